@@ -1,0 +1,234 @@
+"""Command line: ``python -m genlib train | evaluate | list | pretrained | data``.
+
+Examples:
+    python -m genlib train --model vae --data digits --beta 4 --steps 2000 --out runs/beta4.safetensors
+    python -m genlib train --schedule cyclical:n_cycles=4,ratio=0.5 --steps 3000 --out runs/cyc.safetensors
+    python -m genlib evaluate runs/beta4.safetensors
+    python -m genlib list
+    python -m genlib pretrained build vae-digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+USAGE_ERROR = 2
+
+
+class CLIError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2
+        raise CLIError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def _widths(text: str) -> list[int]:
+    try:
+        widths = [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated widths like 256,256, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive widths like 256,256, got {text!r}")
+    return widths
+
+
+def _setting(text: str) -> tuple[str, object]:
+    key, eq, value = text.partition("=")
+    if not eq or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from genlib.data import NAMES
+    from genlib.models import MODELS
+
+    p = _Parser(prog="python -m genlib", description="Train, evaluate and list genlib models.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model and save a checkpoint")
+    t.add_argument("--model", default="vae", choices=MODELS)
+    t.add_argument("--data", default="digits", choices=NAMES)
+    beta = t.add_mutually_exclusive_group()
+    beta.add_argument("--beta", type=float, help="constant β (β-VAE when > 1)")
+    beta.add_argument("--schedule", help="e.g. monotonic:ratio=0.25 or cyclical:n_cycles=4,ratio=0.5,shape=cosine")
+    t.add_argument("--steps", type=_positive_int, default=2000)
+    t.add_argument("--batch-size", type=_positive_int, default=128)
+    t.add_argument("--lr", type=_positive_float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--latent-dim", type=_positive_int)
+    t.add_argument("--hidden", type=_widths, help="layer widths, e.g. 256,256")
+    t.add_argument("--likelihood", choices=("bernoulli", "categorical", "gaussian"))
+    t.add_argument("--free-bits", type=float)
+    t.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                   help="any other model setting (JSON value)")
+    t.add_argument("--out", required=True, help="checkpoint path (.safetensors)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="evaluate a checkpoint on its data's test split")
+    e.add_argument("path")
+    e.add_argument("--data", choices=NAMES, help="override the dataset recorded in the checkpoint")
+    e.add_argument("--k", type=_positive_int, default=50, help="importance samples for nll_iwae")
+
+    sub.add_parser("list", help="list models, datasets and pretrained entries")
+
+    pre = sub.add_parser("pretrained", help="the pretrained zoo")
+    pre_sub = pre.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    pre_sub.add_parser("list", help="list the zoo with its recorded metrics")
+    b = pre_sub.add_parser("build", help="retrain zoo entries by their recipes (all when no NAME)")
+    b.add_argument("names", nargs="*")
+
+    d = sub.add_parser("data", help="download an MNIST-style set into the cache (needs a network)")
+    d.add_argument("name", choices=("mnist", "fashion-mnist"))
+    return p
+
+
+class Progress:
+    """A one-line progress bar on stderr: steps, steps/s, and the latest loss."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.enabled, self.start, self.last = total, enabled, time.time(), 0.0
+
+    def __call__(self, record: dict) -> None:
+        now = time.time()
+        if not self.enabled or (now - self.last < 0.2 and record["step"] < self.total):
+            return
+        self.last = now
+        done = record["step"] / self.total
+        bar = "#" * int(30 * done)
+        rate = record["step"] / max(now - self.start, 1e-9)
+        sys.stderr.write(f"\r[{bar:<30}] {record['step']}/{self.total} {rate:5.0f} steps/s loss {record['loss']:.3f}")
+        if record["step"] >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_train(args) -> int:
+    from genlib import checkpoints, schedules
+    from genlib.data import load_dataset
+    from genlib.metrics import evaluate
+    from genlib.models import build
+    from genlib.train import fit
+
+    data = load_dataset(args.data, "train", seed=args.seed)
+    config = dict(args.set)
+    for key in ("latent_dim", "hidden", "likelihood", "free_bits"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    if args.beta is not None:
+        config["beta_schedule"] = schedules.constant(args.beta).to_dict()
+    elif args.schedule:
+        config["beta_schedule"] = schedules.parse(args.schedule, args.steps).to_dict()
+    if not data.is_image:
+        config.setdefault("likelihood", "gaussian")
+    if config.get("likelihood") == "categorical":
+        config.setdefault("levels", data.levels)
+    model = build(args.model, data.shape, seed=args.seed, **config)
+    progress = Progress(args.steps, enabled=not args.quiet)
+    for record in fit(model, data, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed):
+        progress(record)
+    metrics = evaluate(model, load_dataset(args.data, "test", seed=args.seed))
+    checkpoints.save(model, args.out, data=args.data, metrics=metrics)
+    print(json.dumps({"out": args.out, **{k: v for k, v in metrics.items() if k != "kl_per_dim"}}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from genlib import checkpoints
+    from genlib.data import load_dataset
+    from genlib.metrics import evaluate
+
+    model = checkpoints.load(args.path)
+    name = args.data or model.checkpoint.get("data")
+    if not name:
+        raise CLIError(f"{args.path} does not record its dataset; pass --data")
+    print(json.dumps(evaluate(model, load_dataset(name, "test"), k=args.k)))
+    return 0
+
+
+def cmd_list(args) -> int:
+    from genlib import pretrained
+    from genlib.data import NAMES
+    from genlib.models import MODELS
+
+    print("models:     " + ", ".join(MODELS))
+    print("datasets:   " + ", ".join(NAMES))
+    print("pretrained: " + (", ".join(pretrained.names()) or "none built"))
+    return 0
+
+
+def cmd_pretrained(args) -> int:
+    from genlib import pretrained
+
+    if args.action == "list":
+        for name, entry in pretrained.manifest().items():
+            m = entry["metrics"]
+            score = f"elbo {m['elbo']:.2f}" if "elbo" in m else f"{m.get('bits_per_dim', float('nan')):.3f} bits/dim"
+            print(f"{name:24s} {entry['model']:18s} {entry['data']:10s} {score}  {entry['description']}")
+        return 0
+    targets = args.names or list(pretrained.RECIPES)
+    unknown = [n for n in targets if n not in pretrained.RECIPES]
+    if unknown:
+        raise CLIError(f"no recipe {', '.join(unknown)}; recipes: {', '.join(pretrained.RECIPES)}")
+    for name in targets:
+        steps = pretrained.RECIPES[name]["steps"]
+        sys.stderr.write(f"{name}:\n")
+        entry = pretrained.build(name, progress=Progress(steps))
+        print(json.dumps({"name": name, "sha256": entry["sha256"], **{
+            k: v for k, v in entry["metrics"].items() if k != "kl_per_dim"}}))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from genlib.data import download_idx
+
+    print(download_idx(args.name))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "list": cmd_list, "pretrained": cmd_pretrained,
+            "data": cmd_data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from genlib.checkpoints import CheckpointError
+
+    try:
+        args = make_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (CLIError, CheckpointError, ValueError, FileNotFoundError, LookupError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        sys.stderr.write(f"genlib: error: {message}\n")
+        return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Model names -> (class, preset config). A variant that is only a config is a preset, not a class."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from genlib.models.base import GenerativeModel
+from genlib.models.vae import VAE
+
+# name -> (class, preset). Presets fill config keys the caller does not give.
+REGISTRY: dict[str, tuple[type[GenerativeModel], dict]] = {
+    "vae": (VAE, {}),
+}
+
+
+def _names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def build(name: str, data_shape: tuple[int, ...], *, seed: int | None = 0, **config) -> GenerativeModel:
+    """Build model ``name`` for examples of shape ``data_shape`` with ``config`` overriding its preset.
+
+    Weights are initialised from ``seed`` (without touching the global RNG); ``seed=None`` uses it.
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(REGISTRY)}")
+    cls, preset = REGISTRY[name]
+    known = {f.name for f in dataclasses.fields(cls.Config)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(f"{name} has no setting {', '.join(map(repr, unknown))}; its settings are: {', '.join(sorted(known))}")
+    cfg = cls.Config(**{**preset, **config})
+    if seed is None:
+        model = cls(tuple(data_shape), cfg)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = cls(tuple(data_shape), cfg)
+    model.name = name
+    return model

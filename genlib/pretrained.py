@@ -1,0 +1,133 @@
+"""The pretrained zoo in ``pretrained/``: small weights trained by our own recipes.
+
+Each recipe below names a model, its data, config, seed and step budget. ``build(name)`` trains it
+on the CPU from scratch (deterministic for a given machine and torch), evaluates it on the test split,
+saves ``pretrained/<name>.safetensors`` and records the recipe, metrics and the file's sha256 in
+``pretrained/manifest.json``. ``load(name)`` checks the sha256 before it loads.
+
+Rebuild from the command line: ``python -m genlib pretrained build [NAME ...]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import genlib
+from genlib import checkpoints
+from genlib.data import load_dataset
+from genlib.metrics import evaluate
+from genlib.models import build as build_model
+from genlib.train import fit
+
+ROOT = Path(os.environ.get("GENLAB_PRETRAINED") or Path(__file__).resolve().parent.parent / "pretrained")
+
+# name -> recipe. Keep each entry small: the whole folder stays under ~20 MB.
+RECIPES: dict[str, dict] = {
+    "vae-digits": {
+        "description": "VAE, β = 1, latent 8, MLP 256-256, Bernoulli on binarised digits",
+        "model": "vae", "data": "digits",
+        "config": {"latent_dim": 8, "hidden": [256, 256], "likelihood": "bernoulli"},
+        "steps": 4000, "batch_size": 128, "lr": 1e-3, "seed": 0,
+    },
+    "beta-vae-digits": {
+        "description": "β-VAE, β = 4, latent 8, MLP 256-256, Bernoulli on binarised digits",
+        "model": "vae", "data": "digits",
+        "config": {"latent_dim": 8, "hidden": [256, 256], "likelihood": "bernoulli",
+                   "beta_schedule": {"kind": "constant", "beta": 4.0}},
+        "steps": 4000, "batch_size": 128, "lr": 1e-3, "seed": 0,
+    },
+}
+
+
+class PretrainedError(LookupError):
+    pass
+
+
+def manifest(root: Path | None = None) -> dict:
+    path = (root or ROOT) / "manifest.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())
+
+
+def names(root: Path | None = None) -> list[str]:
+    """The entries present in the zoo (built and recorded in the manifest)."""
+    return sorted(manifest(root))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def path_of(name: str, root: Path | None = None) -> Path:
+    return (root or ROOT) / f"{name}.safetensors"
+
+
+def info(name: str, root: Path | None = None) -> dict:
+    entries = manifest(root)
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none built"
+        raise PretrainedError(f"no pretrained model {name!r}; available: {known}")
+    return entries[name]
+
+
+def load(name: str, root: Path | None = None, *, device="cpu"):
+    """Load pretrained model ``name`` after checking its sha256 against the manifest."""
+    entry = info(name, root)
+    path = path_of(name, root)
+    if not path.exists():
+        raise PretrainedError(f"{path} is missing; rebuild it with `python -m genlib pretrained build {name}`")
+    if sha256(path) != entry["sha256"]:
+        raise PretrainedError(f"{path} does not match its sha256 in the manifest; rebuild it with "
+                              f"`python -m genlib pretrained build {name}`")
+    return checkpoints.load(path, device=device)
+
+
+def train_recipe(name: str, *, steps: int | None = None, progress=None):
+    """Train the model of recipe ``name`` (``steps`` overrides the budget); returns (model, train set)."""
+    if name not in RECIPES:
+        raise PretrainedError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}")
+    r = RECIPES[name]
+    data = load_dataset(r["data"], "train", seed=r["seed"])
+    config = dict(r["config"])
+    if config.get("likelihood") == "categorical":
+        config.setdefault("levels", data.levels)
+    model = build_model(r["model"], data.shape, seed=r["seed"], **config)
+    for record in fit(model, data, steps=steps or r["steps"], batch_size=r["batch_size"], lr=r["lr"],
+                      seed=r["seed"], device="cpu"):
+        if progress is not None:
+            progress(record)
+    return model, data
+
+
+def build(name: str, root: Path | None = None, *, progress=None) -> dict:
+    """Train, evaluate and save recipe ``name`` into the zoo; returns its manifest entry."""
+    root = root or ROOT
+    model, _ = train_recipe(name, progress=progress)
+    r = RECIPES[name]
+    metrics = evaluate(model, load_dataset(r["data"], "test", seed=r["seed"]))
+    path = checkpoints.save(model, path_of(name, root), data=r["data"], metrics=metrics,
+                            extra={"pretrained": name})
+    entry = {
+        "description": r["description"],
+        "recipe": f"python -m genlib pretrained build {name}",
+        "model": r["model"], "data": r["data"], "seed": r["seed"], "steps": r["steps"],
+        "config": model.config_dict(), "metrics": metrics, "genlib_version": genlib.__version__,
+        "sha256": sha256(path), "bytes": path.stat().st_size,
+    }
+    entries = manifest(root)
+    entries[name] = entry
+    _write_json(root / "manifest.json", entries)
+    return entry
+
+
+def _write_json(path: Path, obj) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)

@@ -1,0 +1,135 @@
+"""The training loop: an iterator of step records. It knows no model and does no I/O.
+
+A model brings ``configure_optimizers(lr)`` and ``training_step(x, step, optimizers)``; this loop
+cuts shuffled batches from the data tensor (no DataLoader: the sets are small and live in memory),
+calls the step, and records what it returns plus the step number and the seconds spent training.
+
+``TrainingRun`` trains in chunks (``advance(n)``) for the live pages. Each chunk runs with the run's
+own random state, saved and restored around it, so a run gives bit-for-bit the same weights and
+records however it is chunked and whatever else the process draws from torch's RNG in between.
+``fit`` is a ``TrainingRun`` advanced to the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterator
+
+import torch
+
+from genlib.models.base import NonFiniteLoss
+
+FIT_CHUNK = 50  # steps per chunk inside fit(): records are handed out after each chunk
+
+
+class TrainingRun:
+    """A resumable training run: ``advance(n)`` trains up to n more steps and returns their records."""
+
+    def __init__(self, model, dataset, *, steps: int, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                 device: str | torch.device | None = None):
+        if int(steps) != steps or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps}")
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"the learning rate must be a finite number > 0, got {lr}")
+        self.model = model
+        self.dataset = dataset
+        self.steps, self.batch_size, self.lr, self.seed = int(steps), int(batch_size), float(lr), int(seed)
+        self.device = torch.device(device) if device is not None else model.device
+        model.to(self.device)
+        self.x = dataset.x.to(self.device)
+        self.batch_size = min(self.batch_size, len(self.x))
+        self.optimizers = model.configure_optimizers(self.lr)
+        self.step = 0  # steps taken so far
+        self.seconds = 0.0  # time spent inside advance(), training only
+        self.history: list[dict] = []
+        self.stopped: str | None = None  # why the run stopped early (non-finite loss), else None
+        self._order_rng = torch.Generator().manual_seed(self.seed)  # batch order
+        self._noise_state = torch.Generator().manual_seed(self.seed + 1).get_state()  # the model's draws
+        self._cuda_noise_state = None
+        self._order: torch.Tensor | None = None
+        self._cursor = 0
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.steps or self.stopped is not None
+
+    def _next_batch(self) -> torch.Tensor:
+        if self._order is None or self._cursor + self.batch_size > len(self._order):
+            self._order = torch.randperm(len(self.x), generator=self._order_rng).to(self.device)
+            self._cursor = 0
+        idx = self._order[self._cursor : self._cursor + self.batch_size]
+        self._cursor += self.batch_size
+        return self.x[idx]
+
+    def _snapshot(self):
+        return copy.deepcopy(self.model.state_dict()), [copy.deepcopy(o.state_dict()) for o in self.optimizers]
+
+    def _restore(self, snapshot) -> None:
+        weights, optimizer_states = snapshot
+        self.model.load_state_dict(weights)
+        for opt, state in zip(self.optimizers, optimizer_states, strict=True):
+            opt.load_state_dict(state)
+
+    def _weights_finite(self) -> bool:
+        return all(torch.isfinite(p).all() for p in self.model.parameters())
+
+    def advance(self, n_steps: int) -> list[dict]:
+        """Train up to ``n_steps`` more steps (fewer at the end of the run); return their records."""
+        if self.done or n_steps <= 0:
+            return []
+        n_steps = min(int(n_steps), self.steps - self.step)
+        snapshot = self._snapshot()
+        records: list[dict] = []
+        cuda = self.device.type == "cuda"
+        self.model.train()
+        with torch.random.fork_rng(devices=[self.device] if cuda else []):
+            torch.set_rng_state(self._noise_state)
+            if cuda and self._cuda_noise_state is not None:
+                torch.cuda.set_rng_state(self._cuda_noise_state, self.device)
+            elif cuda:
+                torch.cuda.manual_seed(self.seed + 1)
+            start = time.perf_counter()
+            try:
+                for _ in range(n_steps):
+                    record = self.model.training_step(self._next_batch(), self.step, self.optimizers)
+                    self.step += 1
+                    record["step"] = self.step
+                    record["seconds"] = self.seconds + time.perf_counter() - start
+                    records.append(record)
+            except NonFiniteLoss as e:
+                restored = not self._weights_finite()
+                if restored:
+                    self._restore(snapshot)
+                last = self.history[-1]["step"] if self.history else 0
+                self.stopped = (
+                    f"stopped at step {self.step + 1}: {e}. "
+                    + (f"The weights were restored to step {self.step - len(records)}, the last finite ones. "
+                       if restored else f"The weights are those of step {self.step}, the last finite ones. ")
+                    + "Try a smaller learning rate."
+                )
+                del last
+            self.seconds += time.perf_counter() - start
+            self._noise_state = torch.get_rng_state()
+            if cuda:
+                self._cuda_noise_state = torch.cuda.get_rng_state(self.device)
+        self.history.extend(records)
+        return records
+
+
+def fit(model, dataset, *, steps: int, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+        device: str | torch.device | None = None) -> Iterator[dict]:
+    """Train ``model`` on ``dataset`` for ``steps`` steps; yield one record per step.
+
+    Records are plain dicts: ``step``, ``seconds``, the model's loss terms (batch means, nats per
+    example) and ``beta``. If the loss turns non-finite the run stops early: the last finite weights
+    are kept and ``RuntimeWarning``-free; check ``TrainingRun.stopped`` for the reason when you need it.
+    """
+    run = TrainingRun(model, dataset, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device)
+    while not run.done:
+        yield from run.advance(FIT_CHUNK)
+    if run.stopped:
+        raise NonFiniteLoss(run.stopped)
