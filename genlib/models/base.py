@@ -51,6 +51,8 @@ class GenerativeModel(nn.Module):
 
     name = "model"  # the registry name; set by genlib.models.build
     Config: type
+    EXAMPLE_DATA = "digits"  # a dataset this model trains on: what registry-wide tests use
+    EXAMPLE_CONFIG: dict = {}  # a tiny config for those tests (fast on a CPU)
 
     def __init__(self, data_shape: tuple[int, ...], config):
         super().__init__()

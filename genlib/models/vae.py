@@ -65,6 +65,7 @@ def free_bits(kl_per_dim: torch.Tensor, lam: float) -> torch.Tensor:
 
 class VAE(GenerativeModel):
     Config = VAEConfig
+    EXAMPLE_CONFIG = {"latent_dim": 4, "hidden": (64,)}
 
     def __init__(self, data_shape: tuple[int, ...], config: VAEConfig):
         super().__init__(data_shape, config)
