@@ -133,9 +133,9 @@ def from_dict(d: dict | float | int | Schedule) -> Schedule:
     kinds = {"constant": Constant, "cyclical": Cyclical, "monotonic": Cyclical}
     if d["kind"] not in kinds:
         raise ValueError(f"unknown schedule kind {d['kind']!r}; choose one of {sorted(kinds)}")
-    if d["kind"] == "monotonic":
-        return monotonic(**params)
     try:
+        if d["kind"] == "monotonic":
+            return monotonic(**params)
         return kinds[d["kind"]](**params)
     except TypeError as e:
         raise ValueError(f"bad parameters for a {d['kind']} schedule: {e}") from None
