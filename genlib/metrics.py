@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from genlib.objectives import iwae_bound, mutual_information, nats_to_bits_per_dim
@@ -93,3 +94,69 @@ def _evaluate_autoregressive(model, x_all, batch_size, device) -> dict:
     mean = nll.mean().item()
     return {"nll": mean, "bits_per_dim": nats_to_bits_per_dim(mean, math.prod(model.data_shape)),
             "n_examples": len(x_all), "unit": "nats per image"}
+
+
+# ------------------------------------------------------------------------------------ disentanglement
+
+MIG_BINS = 20  # histogram bins per latent dimension, as in disentanglement_lib's MIG
+
+
+def _discrete(values) -> np.ndarray:
+    """(N, K) tensor or array -> (N, K) int labels 0..levels-1 per column."""
+    values = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if values.ndim == 1:
+        values = values[:, None]
+    return np.stack([np.unique(col, return_inverse=True)[1] for col in values.T], axis=1)
+
+
+def _histogram_discretize(codes, bins: int) -> np.ndarray:
+    """Each latent dimension cut into ``bins`` equal-width bins over its range: (N, D) ints."""
+    codes = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+    if codes.ndim != 2:
+        raise ValueError(f"codes must be N x D, got shape {codes.shape}")
+    if not np.isfinite(codes).all():
+        raise ValueError("the codes contain NaN or infinite values")
+    return np.stack([np.digitize(col, np.histogram(col, bins)[1][:-1]) for col in codes.T], axis=1)
+
+
+def factor_mutual_information(codes, factors, *, bins: int = MIG_BINS, normalized: bool = False) -> np.ndarray:
+    """I(z_d; v_k) between each latent dimension (codes N x D, usually posterior means, histogrammed into
+    ``bins``) and each ground-truth factor (factors N x F, discrete): (D, F), nats.
+
+    ``normalized=True`` divides column k by the factor's entropy H(v_k), so 1 means z_d determines v_k
+    (a constant factor, H = 0, gives a column of NaN). Plug-in estimates: they are biased upward by
+    about (bins - 1)(levels - 1) / 2N nats, so independent variables give small positive values.
+    """
+    from sklearn.metrics import mutual_info_score
+
+    z, v = _histogram_discretize(codes, bins), _discrete(factors)
+    if len(z) != len(v):
+        raise ValueError(f"codes ({len(z)}) and factors ({len(v)}) must describe the same examples")
+    mi = np.array([[mutual_info_score(v[:, k], z[:, d]) for k in range(v.shape[1])] for d in range(z.shape[1])])
+    if normalized:
+        entropy = np.array([mutual_info_score(v[:, k], v[:, k]) for k in range(v.shape[1])])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mi = np.where(entropy > 0, mi / np.where(entropy > 0, entropy, 1.0), np.nan)
+    return mi
+
+
+def mig_per_factor(codes, factors, *, bins: int = MIG_BINS) -> np.ndarray:
+    """The mutual information gap of each factor: (I(z_a; v_k) - I(z_b; v_k)) / H(v_k), with z_a and z_b
+    the two dimensions most informative about v_k: (F,), in [0, 1]; NaN for a constant factor.
+
+    Eq. 6 of Chen et al. (2018), "Isolating Sources of Disentanglement in Variational Autoencoders".
+    """
+    normalized = factor_mutual_information(codes, factors, bins=bins, normalized=True)  # (D, F)
+    top = -np.sort(-normalized, axis=0)  # each column in decreasing order (NaN columns stay NaN)
+    second = top[1] if len(top) > 1 else np.zeros_like(top[0])
+    return top[0] - second
+
+
+def mig(codes, factors, *, bins: int = MIG_BINS) -> float:
+    """The mutual information gap (Chen et al. 2018, Eq. 6): the mean of ``mig_per_factor`` over the
+    factors that vary. About 1 when each factor is captured by exactly one latent dimension, near 0 when
+    no dimension stands out (an entangled or uninformative code)."""
+    gaps = mig_per_factor(codes, factors, bins=bins)
+    if np.isnan(gaps).all():
+        raise ValueError("every factor is constant on these examples: MIG is undefined")
+    return float(np.nanmean(gaps))

@@ -40,6 +40,19 @@ RECIPES: dict[str, dict] = {
                    "beta_schedule": {"kind": "constant", "beta": 4.0}},
         "steps": 4000, "batch_size": 128, "lr": 1e-3, "seed": 0,
     },
+    "vae-sprites": {
+        "description": "VAE, β = 1, latent 6, MLP 128-64, Bernoulli on sprites (factors known: MIG)",
+        "model": "vae", "data": "sprites",
+        "config": {"latent_dim": 6, "hidden": [128, 64], "likelihood": "bernoulli"},
+        "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
+    },
+    "beta-vae-sprites": {
+        "description": "β-VAE, β = 4, latent 6, MLP 128-64, Bernoulli on sprites (factors known: MIG)",
+        "model": "vae", "data": "sprites",
+        "config": {"latent_dim": 6, "hidden": [128, 64], "likelihood": "bernoulli",
+                   "beta_schedule": {"kind": "constant", "beta": 4.0}},
+        "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
+    },
 }
 
 
