@@ -11,8 +11,8 @@ from genlib.models import build
 
 @pytest.fixture(scope="session", autouse=True)
 def _few_threads():
-    """The test machines are shared: keep torch to at most two threads."""
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    """One torch thread: the test machines are shared, and tiny models gain nothing from more."""
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

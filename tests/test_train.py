@@ -1,0 +1,144 @@
+"""The training loop: chunked == unchunked bit for bit, non-finite losses stop cleanly, and training helps."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from genlib.metrics import evaluate
+from genlib.models import build
+from genlib.models.base import NonFiniteLoss
+from genlib.train import TrainingRun, fit
+
+STEPS = 120
+
+
+def _vae(data, **config):
+    return build("vae", data.shape, seed=0, **{"latent_dim": 4, "hidden": (64,), **config})
+
+
+def _without_seconds(records):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def _assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+@pytest.mark.parametrize("chunk_seed", [0, 1])
+def test_chunked_run_equals_fit_bit_for_bit(digits, chunk_seed):
+    small = digits.subset(300)  # a few epochs in 120 steps: the batch order reshuffles mid-run
+    reference = _vae(small, beta_schedule={"kind": "cyclical", "total_steps": STEPS, "n_cycles": 2})
+    expected = list(fit(reference, small, steps=STEPS, batch_size=64, seed=7))
+
+    model = _vae(small, beta_schedule={"kind": "cyclical", "total_steps": STEPS, "n_cycles": 2})
+    run = TrainingRun(model, small, steps=STEPS, batch_size=64, seed=7)
+    chunks = random.Random(chunk_seed)
+    got = []
+    while not run.done:
+        torch.randn(chunks.randint(1, 50))  # someone else draws from the global RNG between chunks
+        got += run.advance(chunks.randint(1, 40))
+    assert run.step == STEPS and run.advance(5) == []
+    assert _without_seconds(got) == _without_seconds(expected)
+    assert _without_seconds(run.history) == _without_seconds(expected)
+    _assert_same_weights(model, reference)
+
+
+def test_same_seed_same_run_other_seed_other_run(digits):
+    small = digits.subset(200)
+    runs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        model = _vae(small)
+        runs[name] = (_without_seconds(fit(model, small, steps=20, batch_size=32, seed=seed)), model)
+    assert runs["a"][0] == runs["b"][0]
+    _assert_same_weights(runs["a"][1], runs["b"][1])
+    assert runs["a"][0] != runs["c"][0]
+
+
+def test_training_leaves_the_callers_random_state_alone(digits):
+    run = TrainingRun(_vae(digits), digits, steps=10, batch_size=32)
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    run.advance(5)
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_records_hold_plain_numbers(digits):
+    records = list(fit(_vae(digits), digits, steps=5, batch_size=32))
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5]
+    seconds = [r["seconds"] for r in records]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    for r in records:
+        assert {"loss", "recon", "kl", "elbo", "beta", "kl_per_dim"} <= set(r)
+        assert all(isinstance(r[k], float) for k in ("loss", "recon", "kl", "elbo", "beta"))
+        assert isinstance(r["kl_per_dim"], list) and len(r["kl_per_dim"]) == 4
+        assert r["elbo"] == pytest.approx(-(r["recon"] + r["kl"]), rel=1e-5)
+
+
+def test_huge_learning_rate_stops_with_a_reason_and_finite_weights(digits):
+    model = _vae(digits)
+    run = TrainingRun(model, digits, steps=200, batch_size=64, lr=10.0)
+    while not run.done:
+        run.advance(25)
+    assert run.stopped and "loss" in run.stopped and "learning rate" in run.stopped
+    assert run.step < 200
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    with pytest.raises(NonFiniteLoss):
+        for _ in fit(_vae(digits), digits, steps=200, batch_size=64, lr=10.0):
+            pass
+
+
+def _poisoned_from(model, first_bad_step):
+    """Make ``model``'s loss NaN from step ``first_bad_step`` (0-based) on."""
+    honest = model.loss
+
+    def loss(x, step=0):
+        terms = honest(x, step)
+        if step >= first_bad_step:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    model.loss = loss
+    return model
+
+
+def test_non_finite_loss_keeps_the_last_finite_weights(digits):
+    model = _poisoned_from(_vae(digits), 5)
+    run = TrainingRun(model, digits, steps=50, batch_size=32, seed=3)
+    records = run.advance(20)
+    assert len(records) == 5 and run.step == 5 and run.done
+    assert "step 6" in run.stopped and "nan" in run.stopped
+    assert run.advance(10) == []
+    healthy = _vae(digits)  # the same run stopped by hand after 5 steps
+    TrainingRun(healthy, digits, steps=50, batch_size=32, seed=3).advance(5)
+    _assert_same_weights(model, healthy)
+    with pytest.raises(NonFiniteLoss, match="step 6"):
+        list(fit(_poisoned_from(_vae(digits), 5), digits, steps=50, batch_size=32, seed=3))
+
+
+def test_training_lowers_the_test_loss(digits, digits_test):
+    model = _vae(digits)
+    before = evaluate(model, digits_test, k=2)["elbo"]
+    list(fit(model, digits, steps=200, batch_size=64, lr=3e-3))
+    after = evaluate(model, digits_test, k=2)["elbo"]
+    assert after > before + 5, (before, after)  # nats per image
+
+
+@pytest.mark.parametrize("kwargs", [{"steps": 0}, {"steps": 2.5}, {"steps": 10, "batch_size": 0},
+                                    {"steps": 10, "lr": 0.0}, {"steps": 10, "lr": float("nan")},
+                                    {"steps": 10, "lr": float("inf")}])
+def test_bad_arguments_raise_value_error(digits, kwargs):
+    with pytest.raises(ValueError):
+        TrainingRun(_vae(digits), digits, **kwargs)
+
+
+def test_batch_larger_than_the_data_is_cut_to_the_data(digits):
+    small = digits.subset(10)
+    run = TrainingRun(_vae(small), small, steps=3, batch_size=128)
+    assert run.batch_size == 10 and len(run.advance(3)) == 3
