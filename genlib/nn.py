@@ -86,42 +86,80 @@ def check_conv_shape(data_shape: tuple[int, ...], depth: int) -> None:
 
 # ------------------------------------------------------------------------------------ masked convolution
 
+MASK_TYPES = ("A", "B")
+STACKS = ("full", "vertical", "horizontal")
+
 
 def causal_mask(kernel_size: int, mask_type: str, in_channels: int = 1, out_channels: int = 1,
-                groups: int = 1) -> torch.Tensor:
-    """The PixelCNN mask (van den Oord et al. 2016, "Pixel Recurrent Neural Networks", Sec. 3.4):
-    (out_channels, in_channels, k, k), 1 where a weight may be non-zero.
+                groups: int = 1, stack: str = "full") -> torch.Tensor:
+    """The PixelCNN mask: (out_channels, in_channels, k, k), 1 where a weight may be non-zero.
 
-    Rows above the centre and pixels left of the centre on its row are visible. At the centre pixel,
-    with ``groups`` colour channel groups (R, G, B...), an output channel of group g sees input groups
-    strictly before g for mask "A" and up to and including g for mask "B". With one group, mask A hides
-    the centre and mask B shows it.
+    ``stack="full"`` is the mask of van den Oord et al. 2016a, "Pixel Recurrent Neural Networks", Sec. 3.4
+    (Fig. 2 right): rows above the centre and pixels left of the centre on its row are visible. At the
+    centre pixel, with ``groups`` colour channel groups (R, G, B...), an output channel of group g sees
+    input groups strictly before g for mask "A" and up to and including g for mask "B". With one group,
+    mask A hides the centre and mask B shows it. Channel groups are contiguous blocks:
+    channel i of n is in group i // (n / groups).
+
+    The gated PixelCNN (van den Oord et al. 2016b, "Conditional Image Generation with PixelCNN Decoders",
+    Sec. 2.2, Fig. 1) splits the full mask into two stacks, which removes the blind spot:
+
+    - ``"vertical"``: whole rows, full width. Mask "A" shows the rows strictly above the centre (the
+      first layer, on the image); mask "B" adds the centre row, whose vertical features themselves only
+      depend on rows above. No channel rule: the vertical stack never carries the current row.
+    - ``"horizontal"``: the centre row only: pixels left of the centre, and the centre by the channel
+      rule above (A: strictly earlier groups, B: up to and including its own group).
     """
-    if mask_type not in ("A", "B"):
+    if mask_type not in MASK_TYPES:
         raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
-    if kernel_size % 2 == 0 or kernel_size < 1:
-        raise ValueError(f"kernel_size must be odd, got {kernel_size}")
-    if in_channels % groups or out_channels % groups:
+    if stack not in STACKS:
+        raise ValueError(f"stack must be one of {STACKS}, got {stack!r}")
+    if int(kernel_size) != kernel_size or kernel_size % 2 == 0 or kernel_size < 1:
+        raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size}")
+    if groups < 1 or in_channels % groups or out_channels % groups:
         raise ValueError(f"in ({in_channels}) and out ({out_channels}) channels must divide into {groups} groups")
     k, c = kernel_size, kernel_size // 2
     mask = torch.zeros(out_channels, in_channels, k, k)
-    mask[:, :, :c, :] = 1  # rows above
+    if stack == "vertical":
+        mask[:, :, : c + (mask_type == "B"), :] = 1  # rows above (B: and the centre row)
+        return mask
+    if stack == "full":
+        mask[:, :, :c, :] = 1  # rows above
     mask[:, :, c, :c] = 1  # left of the centre
     group_in = torch.arange(in_channels) // (in_channels // groups)  # (in,) group of each input channel
-    group_out = torch.arange(out_channels) // (out_channels // groups)
-    allowed = group_in[None, :] < group_out[:, None] if mask_type == "A" else group_in[None, :] <= group_out[:, None]
-    mask[:, :, c, c] = allowed.float()
+    group_out = torch.arange(out_channels) // (out_channels // groups)  # (out,)
+    if mask_type == "A":
+        allowed = group_in[None, :] < group_out[:, None]
+    else:
+        allowed = group_in[None, :] <= group_out[:, None]
+    mask[:, :, c, c] = allowed.float()  # (out, in) the channel rule at the centre
     return mask
 
 
 class MaskedConv2d(nn.Conv2d):
-    """A same-padded convolution whose kernel is multiplied by a causal mask of type "A" or "B"."""
+    """A same-padded convolution whose kernel is multiplied by a causal mask of type "A" or "B"
+    (see ``causal_mask``; ``groups`` are colour channel groups, not grouped convolution)."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, mask_type: str = "B", *, groups: int = 1,
-                 bias: bool = True):
+                 stack: str = "full", bias: bool = True):
+        mask = causal_mask(kernel_size, mask_type, in_ch, out_ch, groups, stack)  # validates first
         super().__init__(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=bias)
-        self.mask_type = mask_type
-        self.register_buffer("mask", causal_mask(kernel_size, mask_type, in_ch, out_ch, groups), persistent=False)
+        self.mask_type, self.stack, self.colour_groups = mask_type, stack, groups
+        self.register_buffer("mask", mask, persistent=False)
 
     def forward(self, x):
         return self._conv_forward(x, self.weight * self.mask, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, mask_type={self.mask_type}, stack={self.stack}, groups={self.colour_groups}"
+
+
+def gate(h: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    """The gated activation tanh(a) * sigmoid(b) (van den Oord et al. 2016b, Eq. 2): (B, 2n, H, W) -> (B, n, H, W).
+
+    Each colour group's block of 2n / groups channels is split in two halves (a, b), so an output
+    channel keeps its group and the channel rule of the masks survives the gate.
+    """
+    b, ch, height, width = h.shape
+    a, g = h.view(b, groups, 2, ch // (2 * groups), height, width).unbind(2)  # (B, G, n/G, H, W) each
+    return (torch.tanh(a) * torch.sigmoid(g)).reshape(b, ch // 2, height, width)
