@@ -1,0 +1,135 @@
+"""The adversarial autoencoder (Makhzani et al. 2016, "Adversarial Autoencoders", Sec. 2).
+
+An autoencoder whose codes are pushed towards a prior p(z) by a discriminator on z instead of a KL
+term. Each training step on a batch has three phases, each with its own optimiser:
+
+1. reconstruction: encoder + decoder minimise -log p(x | z), z the code of x (nats per example);
+2. regularisation, discriminator: prior draws are "real" (label 1), codes are "fake" (label 0);
+   it minimises the binary cross-entropy ``objectives.discriminator_loss``;
+3. regularisation, generator: the encoder minimises -log D(code) (``objectives.generator_loss``),
+   i.e. it moves the codes where the discriminator believes prior draws lie.
+
+The encoder is the VAE's: ``deterministic`` uses z = mu (Makhzani's main variant), ``stochastic`` draws
+z ~ N(mu, exp(logvar)) (their "Gaussian posterior"). Any prior of ``genlib.priors`` works, including the
+2-D toy shapes, because the discriminator only needs samples of it.
+
+Evaluation (``genlib.metrics.evaluate``) still works and gives valid bounds on log p(x) under the AAE's
+generative model p(z) p(x | z): ``loss`` and ``log_importance_weights`` use the prior's exact density,
+and the KL term is the one-sample estimate log q(z|x) - log p(z) (split over dimensions by the chain rule).
+For the stochastic encoder q is the encoder's Gaussian. A deterministic encoder has no density, so
+evaluation uses the proposal N(mu, proposal_std² I) around its code: any proposal gives a valid lower bound
+(ELBO and IWAE), only a looser one. Its ``mutual_information`` and ``kl`` then describe that proposal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from genlib.distributions import log_normal, reparameterize
+from genlib.models.base import optimize, summarize
+from genlib.models.vae import VAE, VAEConfig
+from genlib.nn import MLP, adam
+from genlib.objectives import discriminator_loss, generator_loss
+from genlib.priors import PRIORS, make_prior
+
+ENCODERS = ("deterministic", "stochastic")
+
+
+@dataclass
+class AAEConfig(VAEConfig):
+    """The VAE's settings (its ``beta_schedule`` and ``free_bits`` are unused here) plus these."""
+
+    encoder: str = "deterministic"  # "deterministic" (z = mu) or "stochastic" (z ~ N(mu, exp(logvar)))
+    prior: str = "gaussian"  # gaussian, mixture, or a 2-D shape: rings, pinwheel, moons (genlib.priors)
+    components: int = 10  # Gaussians in the "mixture" prior
+    disc_hidden: tuple[int, ...] = (64, 64)  # discriminator MLP widths (z -> ... -> 1 logit)
+    proposal_std: float = 0.1  # deterministic encoder only: width of the evaluation proposal around mu
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.disc_hidden = tuple(int(h) for h in self.disc_hidden)
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"unknown prior {self.prior!r}; choose one of {PRIORS}")
+        if not self.disc_hidden or min(self.disc_hidden) < 1:
+            raise ValueError(f"disc_hidden must list at least one positive width, got {self.disc_hidden}")
+        if not (self.proposal_std > 0 and math.isfinite(self.proposal_std)):
+            raise ValueError(f"proposal_std must be a finite number > 0, got {self.proposal_std}")
+
+
+class AAE(VAE):
+    Config = AAEConfig
+    EXAMPLE_CONFIG = {"latent_dim": 2, "hidden": (64,), "disc_hidden": (32,)}
+
+    def __init__(self, data_shape: tuple[int, ...], config: AAEConfig):
+        super().__init__(data_shape, config)
+        self.prior = make_prior(config.prior, config.latent_dim, components=config.components)
+        self.discriminator = MLP(config.latent_dim, config.disc_hidden, 1)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = super().encode(x)
+        if self.config.encoder == "deterministic":  # the evaluation proposal around the code
+            logvar = torch.full_like(mu, 2 * math.log(self.config.proposal_std))
+        return mu, logvar
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """z for a prepared batch x: mu (deterministic) or one draw of q(z | x) (stochastic): (B, D)."""
+        mu, logvar = self.encode(x)
+        return mu if self.config.encoder == "deterministic" else reparameterize(mu, logvar)
+
+    def discriminate(self, z: torch.Tensor) -> torch.Tensor:
+        """D(z): the discriminator's probability that z is a prior draw, (B,)."""
+        return torch.sigmoid(self.discriminator(z)).squeeze(-1)
+
+    # ------------------------------------------------------------------ training: three optimisers
+
+    def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
+        autoencoder = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        return [adam(autoencoder, lr), adam(self.discriminator.parameters(), lr), adam(self.encoder.parameters(), lr)]
+
+    def training_step(self, x: torch.Tensor, step: int, optimizers: list[torch.optim.Optimizer]) -> dict:
+        ae_opt, disc_opt, gen_opt = optimizers
+        x = self.likelihood.prepare(x)
+        # 1. reconstruction phase
+        recon = -self.likelihood.log_prob(self.decode(self.codes(x)), x)  # (B,) nats per example
+        optimize(ae_opt, recon.mean())
+        # 2. regularisation phase: the discriminator tells prior draws (real) from codes (fake)
+        z_fake = self.codes(x).detach()
+        z_real = self.prior.sample(len(x))
+        disc = discriminator_loss(self.discriminator(z_real), self.discriminator(z_fake)).squeeze(-1)  # (B,)
+        optimize(disc_opt, disc.mean())
+        # 3. the encoder moves its codes to fool it (non-saturating loss); only the encoder steps
+        gen = generator_loss(self.discriminator(self.codes(x))).squeeze(-1)  # (B,)
+        optimize(gen_opt, gen.mean())
+        return summarize({"loss": recon.mean(), "recon": recon, "disc_loss": disc, "gen_loss": gen,
+                          "d_real": torch.sigmoid(self.discriminator(z_real)).squeeze(-1),
+                          "d_fake": torch.sigmoid(self.discriminator(z_fake)).squeeze(-1)})
+
+    # ------------------------------------------------------------------ evaluation under p(z) p(x | z)
+
+    def loss(self, x: torch.Tensor, step: int = 0) -> dict:
+        """The negative ELBO with the AAE's prior, for evaluation (training uses ``training_step``)."""
+        x = self.likelihood.prepare(x)
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar)
+        recon = -self.likelihood.log_prob(self.decode(z), x)
+        kl_per_dim = log_normal(z, mu, logvar) - self.prior.log_prob_per_dim(z)  # (B, D) one-sample estimate
+        kl = kl_per_dim.sum(1)
+        return {"loss": (recon + kl).mean(), "recon": recon, "kl": kl, "elbo": -(recon + kl),
+                "kl_per_dim": kl_per_dim}
+
+    def log_importance_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """log p(x, z_k) - log q(z_k | x) with the AAE's prior: (K, B). ``x`` is prepared."""
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape))  # (K, B, D)
+        log_prior = self.prior.log_prob(z.flatten(0, 1)).view(z.shape[:2])
+        return self.likelihood.log_prob(self.decode(z), x) + log_prior - log_normal(z, mu, logvar).sum(-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n decoded draws of the AAE's prior, as the likelihood's mean."""
+        return self.likelihood.mean(self.decode(self.prior.sample(n, generator)))
