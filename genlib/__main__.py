@@ -156,7 +156,7 @@ def cmd_train(args) -> int:
     for record in fit(model, data, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed):
         progress(record)
     metrics = evaluate(model, load_dataset(args.data, "test", seed=args.seed))
-    checkpoints.save(model, args.out, data=args.data, metrics=metrics)
+    checkpoints.save(model, args.out, data=args.data, metrics=metrics, extra={"data_seed": args.seed})
     print(json.dumps({"out": args.out, **{k: v for k, v in metrics.items() if k != "kl_per_dim"}}))
     return 0
 
@@ -170,7 +170,8 @@ def cmd_evaluate(args) -> int:
     name = args.data or model.checkpoint.get("data")
     if not name:
         raise CLIError(f"{args.path} does not record its dataset; pass --data")
-    print(json.dumps(evaluate(model, load_dataset(name, "test"), k=args.k)))
+    seed = model.checkpoint.get("data_seed", 0)  # the seed that drew the train / test split it was trained on
+    print(json.dumps(evaluate(model, load_dataset(name, "test", seed=seed), k=args.k)))
     return 0
 
 
