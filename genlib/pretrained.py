@@ -53,6 +53,13 @@ RECIPES: dict[str, dict] = {
                    "beta_schedule": {"kind": "constant", "beta": 4.0}},
         "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
     },
+    "hierarchical-vae-digits": {
+        "description": "Ladder VAE, z_1: 8, z_2: 4, MLP 128-128, free bits 0.25, Bernoulli on binarised digits",
+        "model": "hierarchical-vae", "data": "digits",
+        "config": {"latent_dim": 8, "upper_dims": [4], "hidden": [128, 128], "ladder_hidden": 64,
+                   "likelihood": "bernoulli", "free_bits": 0.25},
+        "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
+    },
 }
 
 
