@@ -47,7 +47,7 @@ class HierarchicalVAEConfig(VAEConfig):
     # latent_dim (from VAEConfig) is the size of z_1, the layer decoded into x
     upper_dims: tuple[int, ...] = (4,)  # sizes of z_2 ... z_L, bottom to top; () is the plain one-layer VAE
     ladder_hidden: int = 128  # width of each bottom-up block and each top-down prior network
-    layer_schedules: tuple[dict, ...] = ()  # a β schedule per layer (z_1 first) for per-layer warm-up; () = beta_schedule
+    layer_schedules: tuple[dict, ...] = ()  # one β schedule per layer, z_1 first (warm-up); () = beta_schedule
 
     def __post_init__(self):
         super().__post_init__()
@@ -59,7 +59,8 @@ class HierarchicalVAEConfig(VAEConfig):
         self.layer_schedules = tuple(schedules.from_dict(s).to_dict() for s in self.layer_schedules)
         n_layers = 1 + len(self.upper_dims)
         if self.layer_schedules and len(self.layer_schedules) != n_layers:
-            raise ValueError(f"layer_schedules needs one schedule per layer ({n_layers}), got {len(self.layer_schedules)}")
+            raise ValueError(f"layer_schedules needs one schedule per layer ({n_layers}), "
+                             f"got {len(self.layer_schedules)}")
 
     @property
     def latent_dims(self) -> tuple[int, ...]:
@@ -105,7 +106,8 @@ class HierarchicalVAE(VAE):
             width = w
         self.up = nn.ModuleList(up)  # bottom-up blocks d_i = f(d_{i-1}) for i = 2..L
         self.up_heads = nn.ModuleList(up_heads)  # d_i -> (mu_hat_i, logvar_hat_i)
-        self.down = nn.ModuleList(MLP(dims[i + 1], (w,), 2 * dims[i]) for i in range(len(dims) - 1))  # z_{i+1} -> p(z_i)
+        # top-down prior networks z_{i+1} -> (mu_p_i, logvar_p_i) for i = 1..L-1
+        self.down = nn.ModuleList(MLP(dims[i + 1], (w,), 2 * dims[i]) for i in range(len(dims) - 1))
         self.layer_schedule_fns = tuple(schedules.from_dict(s) for s in config.layer_schedules)
 
     @property
