@@ -19,7 +19,7 @@ REGISTRY: dict[str, tuple[type[GenerativeModel], dict]] = {
     "vae": (VAE, {}),
     "multimodal-vae": (MultimodalVAE, {}),
     "info-vae": (InfoVAE, {}),
-    "mmd-vae": (InfoVAE, {"alpha": 1.0, "lambda_": 100.0}),
+    "mmd-vae": (InfoVAE, {"alpha": 1.0, "lambda_": 10.0}),
     "aae": (AAE, {}),
     "pixelcnn": (PixelCNN, {}),
     "gated-pixelcnn": (GatedPixelCNN, {}),
