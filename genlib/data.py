@@ -6,6 +6,11 @@ Images also carry ``levels``, the number of distinct gray levels of the source (
 pixels are integers 0..16; 2 for the binary sprites; 256 for MNIST). Likelihoods use it: see
 :mod:`genlib.objectives`.
 
+Multimodal sets (``digits-image-label``, ``digits-halves``, ``digits-halves-label``) pack several
+modalities of one digit into one row of ``x`` (N x D) with a fixed layout, ``LAYOUTS[name]``, so the
+training loop can cut batches from one tensor; :func:`unpack` / :func:`pack` convert a row to and from a
+dict of modalities. A label is stored as c / 9 in one value (its 10 classes as 10 levels).
+
 Nothing here touches the network unless ``download=True`` is passed for ``mnist`` / ``fashion-mnist``.
 """
 
@@ -24,7 +29,8 @@ import torch
 
 IMAGE_SETS = ("digits", "sprites", "mnist", "fashion-mnist")
 POINT_SETS = ("moons", "rings", "pinwheel")
-NAMES = IMAGE_SETS + POINT_SETS
+MULTIMODAL_SETS = ("digits-image-label", "digits-halves", "digits-halves-label")  # see LAYOUTS below
+NAMES = IMAGE_SETS + POINT_SETS + MULTIMODAL_SETS
 TEST_FRACTION = 0.2  # share of each procedurally split set held out as "test"
 
 SPRITE_SHAPES = ("square", "ellipse", "triangle")
@@ -65,7 +71,8 @@ class Dataset:
 
 def load_dataset(name: str, split: str = "train", seed: int = 0, *, n: int | None = None,
                  root: str | os.PathLike | None = None, download: bool = False) -> Dataset:
-    """Load dataset ``name`` ("digits", "sprites", "moons", "rings", "pinwheel", "mnist", "fashion-mnist").
+    """Load dataset ``name`` ("digits", "sprites", "moons", "rings", "pinwheel", "mnist", "fashion-mnist",
+    or a multimodal packing of digits: "digits-image-label", "digits-halves", "digits-halves-label").
 
     ``split`` is "train" or "test"; built-in sets are split by a permutation drawn from ``seed``
     (80 / 20), so the same seed always gives the same split. ``n`` sets the size of the generated
@@ -78,6 +85,8 @@ def load_dataset(name: str, split: str = "train", seed: int = 0, *, n: int | Non
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(NAMES)}")
     if name in ("mnist", "fashion-mnist"):
         return _load_idx_set(name, split, root=root, download=download)
+    if name in MULTIMODAL_SETS:
+        return _multimodal(name, split, seed)
     if name == "digits":
         x, y, factors, levels = _digits()
     elif name == "sprites":
@@ -172,6 +181,70 @@ def _pinwheel(n, seed, arms=5, radial_std=0.3, tangential_std=0.05, rate=0.25):
 
 
 _POINTS = {"moons": _moons, "rings": _rings, "pinwheel": _pinwheel}
+
+# ---------------------------------------------------------------------------------------- multimodal
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One modality of a packed multimodal row: its name, shape once unpacked, and number of levels."""
+
+    name: str
+    shape: tuple[int, ...]  # one example's shape, e.g. (1, 4, 8) for the top half of a digit
+    levels: int  # distinct values: 17 gray levels for digit pixels, 10 classes for a label
+    kind: str  # "image" (pixels in [0, 1]) or "label" (class c stored as c / (levels - 1))
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+_IMAGE = Modality("image", (1, 8, 8), 17, "image")
+_TOP, _BOTTOM = Modality("top", (1, 4, 8), 17, "image"), Modality("bottom", (1, 4, 8), 17, "image")
+_LABEL = Modality("label", (1,), 10, "label")
+LAYOUTS: dict[str, tuple[Modality, ...]] = {  # name -> modalities in the order they are packed in a row
+    "digits-image-label": (_IMAGE, _LABEL),  # 64 pixels, then the label: D = 65
+    "digits-halves": (_TOP, _BOTTOM),  # rows 0-3, then rows 4-7: D = 64
+    "digits-halves-label": (_TOP, _BOTTOM, _LABEL),  # D = 65
+}
+
+
+def unpack(x: torch.Tensor, layout: str) -> dict[str, torch.Tensor]:
+    """A packed batch (B, D) -> {modality name: (B, *shape)} in the order of ``LAYOUTS[layout]``."""
+    modalities = LAYOUTS[layout]
+    if x.dim() != 2 or x.shape[1] != sum(m.size for m in modalities):
+        raise ValueError(f"a {layout} batch is B x {sum(m.size for m in modalities)}, got {tuple(x.shape)}")
+    chunks = x.split([m.size for m in modalities], dim=1)
+    return {m.name: c.reshape(-1, *m.shape) for m, c in zip(modalities, chunks, strict=True)}
+
+
+def pack(parts: dict[str, torch.Tensor], layout: str) -> torch.Tensor:
+    """The inverse of :func:`unpack`: {name: (B, *shape)} -> (B, D). Every modality must be given."""
+    missing = [m.name for m in LAYOUTS[layout] if m.name not in parts]
+    if missing:
+        raise ValueError(f"pack needs every modality of {layout}; missing: {', '.join(missing)}")
+    return torch.cat([parts[m.name].flatten(1) for m in LAYOUTS[layout]], dim=1)
+
+
+def labels_to_values(y: torch.Tensor, classes: int = 10) -> torch.Tensor:
+    """Class indices (B,) -> the label modality as packed: (B, 1) values c / (classes - 1)."""
+    return (y.to(torch.float32) / (classes - 1)).unsqueeze(1)
+
+
+def whole_images(parts: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The digit image of a dict of modalities: ``image`` itself, or ``top`` over ``bottom`` (B, 1, 8, 8)."""
+    if "image" in parts:
+        return parts["image"]
+    return torch.cat([parts["top"], parts["bottom"]], dim=-2)
+
+
+def _multimodal(name: str, split: str, seed: int) -> Dataset:
+    """Digits as modalities, split exactly like ``digits`` (same seed, same images in each split)."""
+    digits = load_dataset("digits", split, seed)
+    image, label = digits.x, labels_to_values(digits.y)
+    parts = {"image": image, "top": image[:, :, :4], "bottom": image[:, :, 4:], "label": label}
+    return Dataset(x=pack(parts, name), y=digits.y, name=name, levels=None, split=split,
+                   meta={"layout": name, "modalities": [m.name for m in LAYOUTS[name]]})
 
 # ---------------------------------------------------------------------------------------------- IDX
 

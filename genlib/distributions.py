@@ -67,3 +67,73 @@ def product_of_experts(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tenso
     log_total = torch.logsumexp(log_precision, dim=0)  # (B, D): log of the fused precision
     weights = torch.softmax(log_precision, dim=0)  # T_e / T, exactly 0 for missing experts
     return (weights * mu.masked_fill(~present, 0.0)).sum(0), -log_total
+
+
+def mixture_of_experts(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor | None = None,
+                       prior: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fuse E diagonal Gaussian experts (E x B x D) as an equal-weight mixture, the MoE of the MMVAE
+    (Shi et al. 2019, "Variational Mixture-of-Experts Autoencoders for Multi-Modal Deep Generative
+    Models", Eq. 2): q(z | x_S) = 1/|S| sum_{m in S} q_m(z | x_m).
+
+    Unlike a product, a mixture is not one Gaussian: this returns its components as ``(log_weights,
+    mu, logvar)`` with shapes (E + 1) x B, (E + 1) x B x D, (E + 1) x B x D. Component 0 is the N(0, I)
+    prior expert, used when ``prior=True`` or where every expert of a row is missing (as in
+    :func:`product_of_experts`); a missing expert (``mask`` False) gets weight exactly 0 (log weight
+    -inf). Score points with :func:`mixture_log_prob`.
+    """
+    if mu.shape != logvar.shape or mu.dim() != 3:
+        raise ValueError(f"mu and logvar must both be E x B x D, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    E, B, D = mu.shape
+    present = torch.ones(E, B, dtype=torch.bool, device=mu.device) if mask is None else mask.to(torch.bool)
+    if present.shape != (E, B):
+        raise ValueError(f"mask must be E x B = {(E, B)}, got {tuple(present.shape)}")
+    use_prior = present.new_full((1, B), prior) | ~present.any(0, keepdim=True)  # (1, B)
+    present = torch.cat([use_prior, present])  # (E + 1, B)
+    count = present.sum(0, keepdim=True).to(mu.dtype)  # (1, B): |S|, at least 1
+    log_weights = (-count.log()).expand(E + 1, B).masked_fill(~present, float("-inf"))
+    mu = torch.cat([mu.new_zeros(1, B, D), mu.masked_fill(~present[1:, :, None], 0.0)])
+    logvar = torch.cat([logvar.new_zeros(1, B, D), logvar.masked_fill(~present[1:, :, None], 0.0)])
+    return log_weights, mu, logvar
+
+
+def mixture_log_prob(z: torch.Tensor, log_weights: torch.Tensor, mu: torch.Tensor,
+                     logvar: torch.Tensor) -> torch.Tensor:
+    """log sum_c w_c N(z; mu_c, diag exp(logvar_c)), summed over D: z (..., B, D) -> (..., B).
+
+    Components are stacked on dim 0 (C x B and C x B x D, as :func:`mixture_of_experts` returns them);
+    a stable log-sum-exp over c, where components of weight 0 (log weight -inf) drop out.
+    """
+    log_components = log_normal(z.unsqueeze(-3), mu, logvar).sum(-1)  # (..., C, B)
+    return torch.logsumexp(log_weights + log_components, dim=-2)
+
+
+def product_of_gaussians(mu: torch.Tensor, cov: torch.Tensor, mask: torch.Tensor | None = None,
+                         prior: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The product of E full-covariance Gaussians N(mu_e, cov_e) (E x D, E x D x D), renormalised.
+
+    Precisions add and the mean is the precision-weighted mean: Λ = sum_e Λ_e, mu = Λ^-1 sum_e Λ_e mu_e
+    (the full-covariance form of :func:`product_of_experts`; what the page's 2-D experts show).
+    ``mask`` (E,) leaves experts out; ``prior=True`` adds N(0, I); with no expert left, the prior.
+    """
+    if mu.dim() != 2 or cov.shape != (*mu.shape, mu.shape[1]):
+        raise ValueError(f"mu must be E x D and cov E x D x D, got {tuple(mu.shape)} and {tuple(cov.shape)}")
+    E, D = mu.shape
+    present = torch.ones(E, dtype=torch.bool) if mask is None else torch.as_tensor(mask, dtype=torch.bool)
+    eye = torch.eye(D, dtype=mu.dtype, device=mu.device)
+    precisions = [torch.linalg.inv(cov[e]) for e in range(E) if present[e]]
+    weighted = [p @ mu[e] for p, e in zip(precisions, [e for e in range(E) if present[e]], strict=True)]
+    if prior or not precisions:
+        precisions.append(eye)
+        weighted.append(torch.zeros_like(mu[0]))
+    precision = torch.stack(precisions).sum(0)
+    fused_cov = torch.linalg.inv(precision)
+    fused_cov = 0.5 * (fused_cov + fused_cov.T)  # symmetric to the last bit
+    return fused_cov @ torch.stack(weighted).sum(0), fused_cov
+
+
+def log_normal_full(x: torch.Tensor, mu: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """log N(x; mu, cov) for a full covariance (D x D): x (..., D) -> (...)."""
+    chol = torch.linalg.cholesky(cov)  # cov = L L^T
+    solved = torch.linalg.solve_triangular(chol, (x - mu).unsqueeze(-1), upper=False)  # L^-1 (x - mu): (..., D, 1)
+    maha = solved.squeeze(-1).pow(2).sum(-1)  # (x - mu)^T cov^-1 (x - mu)
+    return -0.5 * (mu.shape[-1] * LOG_2PI + maha) - torch.log(torch.diagonal(chol)).sum()
