@@ -48,6 +48,7 @@ def save(model, path: str | os.PathLike, *, data: str | None = None, metrics: di
         save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)})
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
