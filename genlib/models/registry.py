@@ -9,7 +9,6 @@ import torch
 from genlib.models.aae import AAE
 from genlib.models.base import GenerativeModel
 from genlib.models.multimodal import MultimodalVAE
-from genlib.models.multimodal import MultimodalVAE
 from genlib.models.hierarchical import HierarchicalVAE
 from genlib.models.info_vae import InfoVAE
 from genlib.models.pixelcnn import GatedPixelCNN, PixelCNN
@@ -18,7 +17,6 @@ from genlib.models.vae import VAE
 # name -> (class, preset). Presets fill config keys the caller does not give.
 REGISTRY: dict[str, tuple[type[GenerativeModel], dict]] = {
     "vae": (VAE, {}),
-    "multimodal-vae": (MultimodalVAE, {}),
     "multimodal-vae": (MultimodalVAE, {}),
     "info-vae": (InfoVAE, {}),
     "mmd-vae": (InfoVAE, {"alpha": 1.0, "lambda_": 10.0}),
