@@ -310,3 +310,37 @@ def off_diagonal_mean(corr: torch.Tensor) -> float:
     if d < 2:
         return 0.0
     return (corr.abs().sum() - corr.diagonal().abs().sum()).item() / (d * (d - 1))
+
+
+@torch.no_grad()
+def layer_report(model: HierarchicalVAE, *, temperature: float | Sequence[float] = 1.0, rows: int = 4, cols: int = 8,
+                 seed: int = 0) -> dict:
+    """What a page shows about the layers, as numpy arrays and floats (z_1 is layer 0, the top is L - 1):
+
+    - ``top_fixed`` / ``lower_fixed``: rows x cols sample grids (N, C, H, W) with the top layer's noise
+      (resp. every lower layer's) shared along each row and the other layers redrawn per picture;
+    - ``variance``: the same per-pixel sample variance with nothing, the top, or the lower layers fixed
+      (see :func:`sample_variance`), and ``top_share`` / ``lower_share`` = 1 - variance fixed / free:
+      the share of the samples' variation that holding those layers removes;
+    - ``marginal`` / ``conditional``: z_1's correlation matrices from :func:`code_correlations`.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        top, lower = (model.n_layers - 1,), tuple(range(model.n_layers - 1))
+        kw = {"temperature": temperature, "seed": seed}
+        variance = {name: sample_variance(model, fixed, **kw)
+                    for name, fixed in (("free", ()), ("top_fixed", top), ("lower_fixed", lower))}
+        marginal, conditional = code_correlations(model, 0, seed=seed)
+        return {
+            "top_fixed": samples_with_fixed_layers(model, top, rows=rows, cols=cols, **kw).cpu().numpy(),
+            "lower_fixed": samples_with_fixed_layers(model, lower, rows=rows, cols=cols, **kw).cpu().numpy(),
+            "variance": variance,
+            "top_share": 1 - variance["top_fixed"] / max(variance["free"], 1e-12),
+            "lower_share": 1 - variance["lower_fixed"] / max(variance["free"], 1e-12),
+            "marginal": marginal.cpu().numpy(), "conditional": conditional.cpu().numpy(),
+            "marginal_off_diagonal": off_diagonal_mean(marginal),
+            "conditional_off_diagonal": off_diagonal_mean(conditional),
+        }
+    finally:
+        model.train(was_training)
