@@ -1,0 +1,65 @@
+"""Numbers and pictures that pages show, computed here so that pages hold no tensor code.
+
+Everything returns numpy arrays (images N x C x H x W in [0, 1]) or plain Python numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()
+
+
+@torch.no_grad()
+def reconstructions(model, x: torch.Tensor) -> np.ndarray:
+    """Decoded posterior means of ``x`` (what the model makes of each input)."""
+    was = model.training
+    model.eval()
+    try:
+        return _numpy(model.reconstruct(x.to(model.device)))
+    finally:
+        model.train(was)
+
+
+@torch.no_grad()
+def prior_samples(model, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` samples decoded from fixed prior noise (the same ``seed`` shows the same codes as training goes on)."""
+    was = model.training
+    model.eval()
+    try:
+        generator = torch.Generator(device=model.device).manual_seed(seed)
+        return _numpy(model.sample(n, generator=generator))
+    finally:
+        model.train(was)
+
+
+def as_images(x: torch.Tensor, likelihood=None) -> np.ndarray:
+    """Data as the model sees it (binarised for Bernoulli), ready to draw."""
+    return _numpy(likelihood.prepare(x) if likelihood is not None else x)
+
+
+def series(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of one logged term; steps without the term are skipped."""
+    pairs = [(r["step"], r[key]) for r in history if key in r]
+    if not pairs:
+        return np.zeros(0), np.zeros(0)
+    steps, values = zip(*pairs, strict=True)
+    return np.asarray(steps), np.asarray(values, dtype=np.float64)
+
+
+def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
+    """Exponential moving average with bias correction (TensorBoard-style smoothing of noisy batch losses)."""
+    out, avg = np.empty(len(values)), 0.0
+    for i, v in enumerate(values):
+        avg = weight * avg + (1 - weight) * v
+        out[i] = avg / (1 - weight ** (i + 1))
+    return out
+
+
+def schedule_curve(schedule, total_steps: int, points: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """β over a run, sampled at up to ``points`` steps (every step for short runs)."""
+    steps = np.unique(np.linspace(0, total_steps - 1, min(points, total_steps)).astype(int))
+    return steps, np.array([schedule(int(s)) for s in steps])

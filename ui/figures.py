@@ -1,0 +1,112 @@
+"""Plotly figure builders shared by the pages: arrays in, ``go.Figure`` out. No streamlit here.
+
+Page-specific builders live beside this file as ``figures_<topic>.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+PALETTE = ("#6c4ee3", "#e3564e", "#2a9d8f", "#e9a23b", "#3b82c4", "#a05195", "#7a7a7a", "#4caf50")
+MAX_POINTS = 600  # curves are thinned to about this many points before drawing
+
+
+def _layout(fig: go.Figure, title: str | None, height: int | None = None, **kw) -> go.Figure:
+    fig.update_layout(title={"text": title or "", "x": 0.01, "font": {"size": 15}}, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      height=height, **kw)
+    return fig
+
+
+def thin(x, y, max_points: int = MAX_POINTS):
+    """Every k-th point (and the last) so that a long curve stays light to send and draw."""
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) <= max_points:
+        return x, y
+    idx = np.unique(np.r_[np.linspace(0, len(x) - 1, max_points).astype(int), len(x) - 1])
+    return x[idx], y[idx]
+
+
+def tile(images: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
+    """N x C x H x W (or N x H x W) images in [0, 1] -> one mosaic (rows x cols) with NaN gaps."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 4:
+        images = images.mean(1) if images.shape[1] != 1 else images[:, 0]
+    n, h, w = images.shape
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    mosaic = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad), np.nan, dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        mosaic[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = images[i]
+    return mosaic
+
+
+def image_grid(images: np.ndarray, ncols: int = 8, title: str | None = None, height: int | None = None,
+               row_labels: list[str] | None = None) -> go.Figure:
+    """A grid of gray images (white ink on black, like the digits) drawn as one heatmap."""
+    mosaic = tile(images, ncols)
+    fig = go.Figure(go.Heatmap(z=mosaic, colorscale="gray", zmin=0, zmax=1, showscale=False,
+                               hovertemplate="value %{z:.2f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
+    fig.update_xaxes(visible=False, constrain="domain")
+    if row_labels:
+        h = (mosaic.shape[0] + 1) / len(row_labels)
+        for i, label in enumerate(row_labels):
+            fig.add_annotation(x=-0.5, y=i * h + h / 2 - 1, text=label, showarrow=False, xanchor="right",
+                               font={"size": 11})
+        fig.update_layout(margin=dict(l=90))
+    aspect = mosaic.shape[0] / mosaic.shape[1]
+    return _layout(fig, title, height or int(min(600, max(120, 40 + 420 * aspect))))
+
+
+def line_chart(series: dict, title: str | None = None, xlabel: str = "step", ylabel: str = "",
+               height: int = 280, log_y: bool = False, dashed: tuple[str, ...] = ()) -> go.Figure:
+    """Overlaid curves: ``series`` maps a name to (x, y)."""
+    fig = go.Figure()
+    for i, (name, (x, y)) in enumerate(series.items()):
+        x, y = thin(x, y)
+        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines",
+                                 line={"color": PALETTE[i % len(PALETTE)], "width": 2,
+                                       "dash": "dash" if name in dashed else "solid"}))
+    fig.update_xaxes(title=xlabel)
+    fig.update_yaxes(title=ylabel, type="log" if log_y else "linear")
+    return _layout(fig, title, height, legend={"orientation": "h", "y": -0.25}, hovermode="x unified")
+
+
+def heatmap(z: np.ndarray, x=None, y=None, title: str | None = None, colorscale: str = "Viridis",
+            zmin=None, zmax=None, colorbar_title: str = "", height: int = 280, xlabel: str = "",
+            ylabel: str = "") -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale=colorscale, zmin=zmin, zmax=zmax,
+                               colorbar={"title": colorbar_title}))
+    fig.update_xaxes(title=xlabel)
+    fig.update_yaxes(title=ylabel)
+    return _layout(fig, title, height)
+
+
+def bar_chart(labels, values, title: str | None = None, ylabel: str = "", height: int = 260,
+              threshold: float | None = None, threshold_label: str = "") -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color=PALETTE[0]))
+    if threshold is not None:
+        fig.add_hline(y=threshold, line_dash="dot", line_color=PALETTE[1], annotation_text=threshold_label)
+    fig.update_yaxes(title=ylabel)
+    return _layout(fig, title, height)
+
+
+def scatter_2d(points: np.ndarray, labels=None, title: str | None = None, height: int = 380,
+               background: go.Figure | None = None) -> go.Figure:
+    """2-D points coloured by integer label."""
+    fig = background or go.Figure()
+    points = np.asarray(points)
+    if labels is None:
+        fig.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker={"size": 4}))
+    else:
+        labels = np.asarray(labels)
+        for i, lab in enumerate(np.unique(labels)):
+            sel = labels == lab
+            fig.add_trace(go.Scattergl(x=points[sel, 0], y=points[sel, 1], mode="markers", name=str(lab),
+                                       marker={"size": 4, "color": PALETTE[i % len(PALETTE)]}))
+    fig.update_yaxes(scaleanchor="x")
+    return _layout(fig, title, height)

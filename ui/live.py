@@ -1,0 +1,186 @@
+"""Live training: Train / Pause / Reset outside a fragment that advances the runs in short chunks.
+
+State lives in ``st.session_state`` (one ``LiveState`` per key). The fragment re-runs a few times a
+second while training; each tick advances every active run round-robin by a chunk sized so the whole
+tick's training stays near ``budget_s``, then calls ``draw(runs)``. No Streamlit call happens inside a
+chunk and no thread touches Streamlit. A process-wide cap bounds how many sessions train at once;
+beyond it a session is told the app is busy instead of slowing everyone down.
+
+A "run" is anything with ``advance(n) -> list``, ``done``, ``stopped``, ``step`` and ``steps``
+(``genlib.train.TrainingRun`` and the lock-step runs of the annealing lab).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", "4"))  # sessions training at once
+TICK_HZ = 3.0  # fragment re-runs per second while training
+BUDGET_S = 0.2  # training time per tick, all runs together
+
+_lock = threading.Lock()
+_training: dict[str, float] = {}  # "session-id/key" -> last tick time, for every run training now
+STALE_S = 30.0  # a slot with no tick for this long belongs to a closed tab: it is freed
+
+
+@dataclass
+class LiveState:
+    runs: dict | None = None
+    signature: Hashable = None
+    training: bool = False
+    seconds_per_step: float = 0.005  # running estimate for one step of one run, sizes the chunks
+    message: str | None = None  # why training could not start or stopped
+    ticks: int = 0
+    started: float = field(default_factory=time.time)
+
+
+def _session_id() -> str:
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        return ctx.session_id if ctx else "bare"
+    except Exception:  # noqa: BLE001 - outside a Streamlit run
+        return "bare"
+
+
+def _slot(key: str) -> str:
+    return f"{_session_id()}/{key}"
+
+
+def _acquire(key: str) -> bool:
+    with _lock:
+        slot, now = _slot(key), time.time()
+        for other, last in list(_training.items()):
+            if now - last > STALE_S:
+                del _training[other]
+        if slot not in _training and len(_training) >= MAX_TRAINING_SESSIONS:
+            return False
+        _training[slot] = now
+        return True
+
+
+def _release(key: str) -> None:
+    with _lock:
+        _training.pop(_slot(key), None)
+
+
+def training_count() -> int:
+    with _lock:
+        return len(_training)
+
+
+def state(key: str) -> LiveState:
+    return st.session_state.setdefault(f"live::{key}", LiveState())
+
+
+def get_runs(key: str) -> dict | None:
+    return state(key).runs
+
+
+def is_training(key: str) -> bool:
+    return state(key).training
+
+
+def _start(key: str, make_runs: Callable[[], dict]) -> None:
+    s = state(key)
+    s.message = None
+    if not _acquire(key):
+        s.message = (f"The app is busy: {MAX_TRAINING_SESSIONS} sessions are training right now. "
+                     "Try again in a minute (or look at the pretrained results meanwhile).")
+        return
+    if s.runs is None or all(r.done for r in s.runs.values()):
+        try:
+            s.runs = make_runs()
+        except (ValueError, TypeError, RuntimeError) as e:
+            _release(key)
+            s.message = f"Cannot train with these settings: {e}"
+            return
+    s.training = True
+
+
+def _pause(key: str) -> None:
+    state(key).training = False
+    _release(key)
+
+
+def _reset(key: str) -> None:
+    s = state(key)
+    s.training, s.runs, s.message = False, None, None
+    _release(key)
+
+
+def live_controls(key: str, make_runs: Callable[[], dict], signature: Hashable = None, *,
+                  train_label: str = "Train") -> LiveState:
+    """Train / Pause / Reset for the runs under ``key``. New settings (``signature``) reset the runs."""
+    s = state(key)
+    if s.signature != signature:
+        _reset(key)
+        s.signature = signature
+    finished = s.runs is not None and all(r.done for r in s.runs.values())
+    label = train_label if s.runs is None or finished else "Resume"
+    cols = st.columns([1, 1, 1, 3])
+    cols[0].button(label, key=f"{key}-train", type="primary", disabled=s.training, on_click=_start,
+                   args=(key, make_runs), icon=":material/play_arrow:")
+    cols[1].button("Pause", key=f"{key}-pause", disabled=not s.training, on_click=_pause, args=(key,),
+                   icon=":material/pause:")
+    cols[2].button("Reset", key=f"{key}-reset", disabled=s.runs is None, on_click=_reset, args=(key,),
+                   icon=":material/restart_alt:")
+    if s.message:
+        st.warning(s.message)
+    return s
+
+
+def _advance(s: LiveState, budget_s: float) -> None:
+    """One tick: every unfinished run advances by the same chunk, round-robin, within ``budget_s``."""
+    active = [r for r in s.runs.values() if not r.done]
+    if not active:
+        return
+    chunk = max(1, int(budget_s / (s.seconds_per_step * len(active))))
+    start, steps = time.perf_counter(), 0
+    for run in active:
+        steps += len(run.advance(chunk))
+    if steps:
+        measured = (time.perf_counter() - start) / steps
+        s.seconds_per_step = 0.5 * s.seconds_per_step + 0.5 * measured
+
+
+def progress_text(runs: dict) -> str:
+    step = min(r.step for r in runs.values())
+    total = max(r.steps for r in runs.values())
+    return f"step {step:,} of {total:,}"
+
+
+def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = TICK_HZ,
+                  budget_s: float = BUDGET_S) -> None:
+    """Draw ``draw(runs)`` in a fragment that, while training, advances the runs before each draw."""
+    s = state(key)
+
+    @st.fragment(run_every=1.0 / hz if s.training else None)
+    def tick():
+        s = state(key)
+        if s.training and s.runs:
+            _acquire(key)  # refresh this session's slot
+            _advance(s, budget_s)
+            s.ticks += 1
+            stopped = [f"{name}: {r.stopped}" for name, r in s.runs.items() if r.stopped]
+            if stopped:
+                s.message = "Training stopped. " + " ".join(stopped)
+            if all(r.done for r in s.runs.values()):
+                s.training = False
+                _release(key)
+                st.rerun()  # a full rerun: the buttons change and the timer stops
+        if s.runs:
+            done = all(r.done for r in s.runs.values())
+            fraction = min(r.step / r.steps for r in s.runs.values())
+            st.progress(fraction, text=progress_text(s.runs) + (" — done" if done else
+                                                                 " — training" if s.training else " — paused"))
+        draw(s.runs)
+
+    tick()
