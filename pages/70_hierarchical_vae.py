@@ -86,12 +86,17 @@ def draw_layers(model):
     top_share, lower_share = report["top_share"], report["lower_share"]
     shares = (f"Holding {top} fixed removes {top_share:.0%} of the samples' pixel variance; holding the noise of "
               f"{lower} fixed removes {lower_share:.0%}.")
-    if top_share > max(0.3, lower_share + 0.1):
-        st.success(f"{shares} In this model the top layer sets the global form (which digit, its overall shape: "
-                   "rows on the left look alike) and the lower layers add variations of it.")
-    elif lower_share > top_share:
+    unused = top if top_share < 0.05 else lower if lower_share < 0.05 else None
+    if unused:
+        st.warning(f"{shares} This run does **not** show \"higher layers: global, lower layers: detail\": {unused} "
+                   "barely changes the samples: it has collapsed onto its prior (see the KL per layer) and the model "
+                   "is in effect a one-layer VAE. Free bits λ > 0 usually keeps every layer in use.")
+    elif top_share > lower_share + 0.1:
+        st.success(f"{shares} In this model the top layer sets the global form (each row on the "
+                   "left looks alike; along a row on the right the form changes) and the lower layers add variations.")
+    elif lower_share > top_share + 0.1:
         st.warning(f"{shares} This run does **not** show \"higher layers: global, lower layers: detail\": the lower "
-                   "layers carry more of the variation than the top. Try free bits or warming up the lower layers.")
+                   "layers carry more of the variation than the top.")
     else:
         st.info(f"{shares} Neither layer dominates here: the split between global form and detail is weak.")
 
