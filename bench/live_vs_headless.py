@@ -1,0 +1,93 @@
+"""Live training in the app against headless ``fit`` (the UI's overhead), and the app's start-up.
+
+Starts ``streamlit run app.py`` on loopback, opens the ELBO & β page in the system Chromium, presses
+Train and reads the step counter over a fixed window; then runs headless ``fit`` on the same model,
+data and settings for the same window in this process. The ratio is live / headless steps per second.
+Also times cold start (process start -> health endpoint "ok" -> home page painted) and the ELBO page's
+first paint. Needs Chromium and Playwright (as the browser tests do).
+
+    python -m bench live_vs_headless
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from genlib.data import load_dataset
+from genlib.models import build
+from genlib.train import TrainingRun
+from tests.browser import AppServer, CHROMIUM_FLAGS, chromium_executable
+
+WINDOW_S = 12.0
+CONFIG = {"latent_dim": 8, "hidden": (256, 256), "likelihood": "bernoulli", "levels": 17}
+
+
+def _step(page) -> int:
+    text = page.locator('[data-testid="stProgress"]').first.inner_text()
+    return int(re.search(r"step ([\d,]+) of", text).group(1).replace(",", ""))
+
+
+def _headless_rate(window_s: float) -> float:
+    data = load_dataset("digits", "train", seed=0)
+    run = TrainingRun(build("vae", data.shape, seed=0, **CONFIG), data, steps=10**6, batch_size=128, lr=1e-3)
+    run.advance(20)
+    start, first = time.perf_counter(), run.step
+    while time.perf_counter() - start < window_s:
+        run.advance(50)
+    return (run.step - first) / (time.perf_counter() - start)
+
+
+def measure(window_s: float = WINDOW_S) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    if chromium_executable() is None:
+        raise RuntimeError("needs the system Chromium (apt-get install -y chromium)")
+    started = time.perf_counter()
+    with AppServer() as server, sync_playwright() as p:
+        healthy = server.startup_s
+        browser = p.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server.url)
+        page.wait_for_selector("h1")
+        home_paint = time.perf_counter() - started
+        t = time.perf_counter()
+        page.goto(f"{server.url}/elbo?steps=10000")
+        page.wait_for_selector('.js-plotly-plot')
+        page.get_by_role("button", name=re.compile("Train")).wait_for()
+        elbo_paint = time.perf_counter() - t
+        page.get_by_role("button", name=re.compile("Train")).click()
+        page.wait_for_selector('[data-testid="stProgress"]')
+        time.sleep(2.0)  # let the chunk size settle
+        first, t = _step(page), time.perf_counter()
+        time.sleep(window_s)
+        live = (_step(page) - first) / (time.perf_counter() - t)
+        page.get_by_role("button", name=re.compile("Pause")).click()
+        browser.close()
+    headless = _headless_rate(window_s)
+    return {"healthy_s": healthy, "home_paint_s": home_paint, "elbo_paint_s": elbo_paint, "live": live,
+            "headless": headless, "ratio": live / headless}
+
+
+def run() -> list[dict]:
+    m = measure()
+    return [
+        {"bench": "app", "figure": "cold start: server healthy", "value": f"{m['healthy_s']:.1f} s",
+         "note": "streamlit run app.py -> /_stcore/health ok"},
+        {"bench": "app", "figure": "cold start: home page painted", "value": f"{m['home_paint_s']:.1f} s",
+         "note": "from process start, in headless Chromium (target <= 4 s)"},
+        {"bench": "app", "figure": "ELBO page first paint", "value": f"{m['elbo_paint_s']:.1f} s",
+         "note": "navigation -> figures and Train button drawn (target <= 2 s)"},
+        {"bench": "live_vs_headless", "figure": "live training in the app", "value": f"{m['live']:.0f} steps/s",
+         "note": f"ELBO page, digits VAE 8 / 256-256, {WINDOW_S:.0f} s window"},
+        {"bench": "live_vs_headless", "figure": "headless TrainingRun", "value": f"{m['headless']:.0f} steps/s",
+         "note": "same model and settings, same process"},
+        {"bench": "live_vs_headless", "figure": "live / headless", "value": f"{m['ratio']:.2f}x",
+         "note": "target >= 0.70x"},
+    ]
+
+
+if __name__ == "__main__":
+    from bench import table
+
+    print(table(run()))
