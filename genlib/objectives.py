@@ -175,6 +175,19 @@ def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", *, bandwidth: flo
     return xx + yy - 2 * kxy.mean()
 
 
+def mmd_across_bandwidths(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq",
+                          bandwidths=(0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)) -> dict:
+    """The biased and unbiased MMD^2 of x and y at each single bandwidth: ``{"bandwidth", "biased",
+    "unbiased"}`` as lists. Too small a bandwidth sees every point as alone (k ~ 0 off the diagonal):
+    the unbiased estimate falls to 0 and the biased one to the diagonal's floor, about k(0)(1/N + 1/M).
+    Too large a one sees all points as one (k ~ constant): both fall to 0. The test has power in between."""
+    out = {"bandwidth": [float(b) for b in bandwidths], "biased": [], "unbiased": []}
+    for b in out["bandwidth"]:
+        out["biased"].append(mmd(x, y, kernel, bandwidth=b, unbiased=False).item())
+        out["unbiased"].append(mmd(x, y, kernel, bandwidth=b).item())
+    return out
+
+
 # ----------------------------------------------------------------------------------- mutual information
 
 

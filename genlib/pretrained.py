@@ -60,6 +60,19 @@ RECIPES: dict[str, dict] = {
                    "likelihood": "bernoulli", "free_bits": 0.25},
         "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
     },
+    # the Objectives page: one data set and seed, a 2-D latent, five ways to match the prior
+    **{f"{name}-2d-digits": {
+        "description": f"{label}, latent 2, MLP 128-128, Bernoulli on binarised digits",
+        "model": model, "data": "digits", "config": {"latent_dim": 2, "hidden": [128, 128], **config},
+        "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
+    } for name, label, model, config in [
+        ("vae", "VAE, β = 1", "vae", {}),
+        ("beta-vae", "β-VAE, β = 4", "vae", {"beta_schedule": {"kind": "constant", "beta": 4.0}}),
+        ("info-vae", "InfoVAE, α = 0.5, λ = 10, IMQ MMD", "info-vae", {"alpha": 0.5, "lambda_": 10.0}),
+        ("mmd-vae", "MMD-VAE, α = 1, λ = 10, IMQ MMD", "mmd-vae", {}),
+        ("aae", "AAE, deterministic encoder, N(0, I) prior", "aae", {}),
+        ("aae-mixture", "AAE, deterministic encoder, 10-Gaussian mixture prior", "aae", {"prior": "mixture"}),
+    ]},
 }
 
 

@@ -107,7 +107,19 @@ def make_prior(name: str, dim: int, *, components: int = 10) -> GaussianMixture:
     return _chain((np.concatenate([upper, lower]) - [0.5, 0.25]) * 1.5, 0.12, name)
 
 
-# ---------------------------------------------------------------------------------- pictures of 2-D codes
+# --------------------------------------------------------------------------------------- 2-D pictures
+
+
+def two_clouds(n: int, *, shift: float = 1.0, scale: float = 1.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two 2-D Gaussian samples of n points each: x ~ N(0, I) and y ~ N((shift, 0), scale^2 I)."""
+    if int(n) != n or n < 2:
+        raise ValueError(f"each cloud needs at least 2 points, got {n}")
+    if not (scale > 0 and math.isfinite(scale) and math.isfinite(shift)):
+        raise ValueError(f"the scale must be a finite number > 0 and the shift finite, got {scale} and {shift}")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(int(n), 2, generator=g)
+    y = scale * torch.randn(int(n), 2, generator=g) + torch.tensor([shift, 0.0])
+    return x, y
 
 
 def grid_2d(limit: float, n: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:

@@ -133,3 +133,21 @@ class AAE(VAE):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n decoded draws of the AAE's prior, as the likelihood's mean."""
         return self.likelihood.mean(self.decode(self.prior.sample(n, generator)))
+
+
+@torch.no_grad()
+def decision_surface(model: AAE, limit: float = 3.5, n: int = 60):
+    """The discriminator's D(z) on an n x n grid over [-limit, limit]^2 of a 2-D code space:
+    (xs, ys, probabilities with rows along y), as numpy. 1 = "looks like a prior draw"."""
+    from genlib.priors import grid_2d
+
+    if model.config.latent_dim != 2:
+        raise ValueError(f"the decision surface is drawn for a 2-D code; this model has {model.config.latent_dim}")
+    xs, ys, points = grid_2d(limit, n)
+    was_training = model.training
+    model.eval()
+    try:
+        probs = model.discriminate(points.to(model.device)).reshape(n, n).cpu().numpy()
+    finally:
+        model.train(was_training)
+    return xs, ys, probs
