@@ -175,6 +175,22 @@ def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", *, bandwidth: flo
     return xx + yy - 2 * kxy.mean()
 
 
+def mmd_terms(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", *, bandwidth: float = 1.0,
+              scales: tuple[float, ...] = (1.0,)) -> dict:
+    """The pieces of MMD^2 for a picture: the kernel matrix of the stacked samples [x; y] ((N+M) x (N+M)),
+    the three block means off the diagonal (``xx``, ``yy``) and across (``xy``), and both estimates."""
+    both = torch.cat([x, y])
+    k = kernel_matrix(both, both, kernel, bandwidth, scales)
+    n, m = len(x), len(y)
+    kxx, kyy, kxy = k[:n, :n], k[n:, n:], k[:n, n:]
+    return {"kernel_matrix": k,
+            "xx": ((kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))).item(),
+            "yy": ((kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))).item(),
+            "xy": kxy.mean().item(),
+            "unbiased": mmd(x, y, kernel, bandwidth=bandwidth, scales=scales).item(),
+            "biased": mmd(x, y, kernel, bandwidth=bandwidth, scales=scales, unbiased=False).item()}
+
+
 def mmd_across_bandwidths(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq",
                           bandwidths=(0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)) -> dict:
     """The biased and unbiased MMD^2 of x and y at each single bandwidth: ``{"bandwidth", "biased",

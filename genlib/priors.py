@@ -130,6 +130,12 @@ def grid_2d(limit: float, n: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]
 
 
 @torch.no_grad()
+def seeded_draws(prior: GaussianMixture, n: int, seed: int = 0) -> np.ndarray:
+    """n draws of ``prior`` from ``seed`` as numpy (the same points every time they are drawn)."""
+    return prior.sample(n, torch.Generator().manual_seed(seed)).cpu().numpy()
+
+
+@torch.no_grad()
 def density_grid(prior: GaussianMixture, limit: float = 3.5, n: int = 80) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The density p(z) of a 2-D prior on an n x n grid: (xs, ys, density with rows along y)."""
     if prior.dim != 2:

@@ -1,0 +1,79 @@
+"""Figures for the objectives, MMD and adversarial-autoencoder pages: arrays in, ``go.Figure`` out. No streamlit."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ui.figures import PALETTE, _layout
+
+DIGIT_COLOURS = PALETTE + ("#1b1b1b", "#c2185b")  # ten labels
+
+
+def _codes(fig: go.Figure, codes: np.ndarray, labels=None, name: str = "codes") -> None:
+    codes = np.asarray(codes)
+    if labels is None:
+        fig.add_trace(go.Scattergl(x=codes[:, 0], y=codes[:, 1], mode="markers", name=name,
+                                   marker={"size": 4, "color": PALETTE[0]}))
+        return
+    labels = np.asarray(labels)
+    for i, lab in enumerate(np.unique(labels)):
+        sel = labels == lab
+        fig.add_trace(go.Scattergl(x=codes[sel, 0], y=codes[sel, 1], mode="markers", name=str(lab),
+                                   marker={"size": 4, "color": DIGIT_COLOURS[i % len(DIGIT_COLOURS)]}))
+
+
+def _square(fig: go.Figure, limit: float) -> None:
+    fig.update_xaxes(range=[-limit, limit], title="z₁", constrain="domain")
+    fig.update_yaxes(range=[-limit, limit], title="z₂", scaleanchor="x", constrain="domain")
+
+
+def codes_over_density(xs, ys, density, codes, labels=None, title: str | None = None, height: int = 340,
+                       limit: float = 3.5) -> go.Figure:
+    """The prior's density as a light heatmap with the codes (coloured by label) on top."""
+    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=density, colorscale="Greys", showscale=False, opacity=0.55,
+                               hovertemplate="p(z) = %{z:.3f}<extra></extra>"))
+    _codes(fig, codes, labels)
+    _square(fig, limit)
+    return _layout(fig, title, height, showlegend=False)
+
+
+def decision_surface(xs, ys, probs, codes, labels=None, prior_draws=None, title: str | None = None,
+                     height: int = 380, limit: float = 3.5) -> go.Figure:
+    """The discriminator's D(z) (blue: "prior", red: "code"), its 0.5 contour, prior draws and the codes."""
+    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=probs, zmin=0, zmax=1, colorscale="RdBu", opacity=0.7,
+                               colorbar={"title": "D(z)"}, hovertemplate="D(z) = %{z:.2f}<extra></extra>"))
+    fig.add_trace(go.Contour(x=xs, y=ys, z=probs, contours={"start": 0.5, "end": 0.5, "coloring": "none"},
+                             line={"color": "black", "width": 2}, showscale=False, hoverinfo="skip"))
+    if prior_draws is not None:
+        prior_draws = np.asarray(prior_draws)
+        fig.add_trace(go.Scattergl(x=prior_draws[:, 0], y=prior_draws[:, 1], mode="markers", name="prior draws",
+                                   marker={"size": 4, "color": "white", "line": {"color": "#1f3b73", "width": 1}}))
+    _codes(fig, codes, labels)
+    _square(fig, limit)
+    return _layout(fig, title, height, showlegend=False)
+
+
+def two_clouds(x, y, title: str | None = None, height: int = 340) -> go.Figure:
+    """The two samples of the MMD playground: x in purple, y in red."""
+    fig = go.Figure()
+    for points, name, colour in ((x, "x ~ p", PALETTE[0]), (y, "y ~ q", PALETTE[1])):
+        points = np.asarray(points)
+        fig.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", name=name,
+                                   marker={"size": 5, "color": colour, "opacity": 0.7}))
+    fig.update_yaxes(scaleanchor="x")
+    return _layout(fig, title, height, legend={"orientation": "h", "y": -0.15})
+
+
+def bandwidth_curve(bandwidths, biased, unbiased, chosen: float, title: str | None = None,
+                    height: int = 300) -> go.Figure:
+    """Biased and unbiased MMD² against the bandwidth (log axis), the chosen one marked."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=bandwidths, y=biased, name="biased", mode="lines+markers", line={"color": PALETTE[1]}))
+    fig.add_trace(go.Scatter(x=bandwidths, y=unbiased, name="unbiased", mode="lines+markers",
+                             line={"color": PALETTE[0]}))
+    fig.add_vline(x=chosen, line_dash="dot", annotation_text=f"σ = {chosen:g}")
+    fig.add_hline(y=0, line_color="#999", line_width=1)
+    fig.update_xaxes(type="log", title="bandwidth σ")
+    fig.update_yaxes(title="MMD²")
+    return _layout(fig, title, height, legend={"orientation": "h", "y": -0.3})
