@@ -34,7 +34,7 @@ def gaussian_kl_between(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
 
 def log_normal(x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(x; mu, exp(logvar)) per dimension."""
-    return -0.5 * (LOG_2PI + logvar + (x - mu).pow(2) / logvar.exp())
+    return -0.5 * (LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar))  # a product: finite gradients at tiny variances
 
 
 def log_standard_normal(x: torch.Tensor) -> torch.Tensor:
