@@ -208,12 +208,16 @@ def mmd_across_bandwidths(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq",
 
 
 def log_q_matrix(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log q(z_i | x_j) for every pair: (B, B), summed over D, computed in float64 with matrix products."""
+    """log q(z_i | x_j) for every code z_i (N x D) and posterior j (B x D): (N, B), summed over D,
+    computed in float64 with matrix products."""
     z, mu, logvar = z.double(), mu.double(), logvar.double()
     inv_var = torch.exp(-logvar)  # (B, D)
     # sum_d (z_id - mu_jd)^2 / var_jd = z^2 @ (1/var)^T - 2 z @ (mu/var)^T + sum_d mu_jd^2 / var_jd
     quad = z.pow(2) @ inv_var.T - 2 * z @ (mu * inv_var).T + (mu.pow(2) * inv_var).sum(1)
     return -0.5 * (z.shape[1] * LOG_2PI + logvar.sum(1) + quad.clamp_min(0))
+
+
+MI_CHUNK = 512  # rows of the B x B matrix of log q(z_i | x_j) held at once
 
 
 def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -222,15 +226,20 @@ def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) 
     ``z_i ~ q(z | x_i)``; the aggregate posterior q(z) = 1/B sum_j q(z | x_j) is estimated on the same
     minibatch with a stable log-sum-exp (Hoffman & Johnson 2016, "ELBO surgery"; as used by He et al.
     2019 and Fu et al. 2019 to watch posterior collapse). The aggregate is estimated from the same B
-    codes, so the estimate is biased and can never exceed log B, the most a batch of B codes can tell apart.
+    codes, so the estimate is biased: it is the InfoNCE bound with critic q(z | x) (Poole et al. 2019,
+    "On Variational Bounds of Mutual Information", Eq. 12), below I(x; z) on average, and it can never
+    exceed log B, the most a batch of B codes can tell apart. Float64 inside, rows in chunks: finite and
+    memory-bounded at any batch size.
     """
     if not (mu.shape == logvar.shape == z.shape) or z.dim() != 2:
         raise ValueError("mu, logvar and z must all be B x D")
     b = z.shape[0]
-    log_q = log_q_matrix(z, mu, logvar)  # (B, B): row i, column j = log q(z_i | x_j)
-    log_q_own = log_q.diagonal()
-    log_q_aggregate = torch.logsumexp(log_q, dim=1) - math.log(b)
-    return (log_q_own - log_q_aggregate).mean().to(mu.dtype)
+    total = torch.zeros((), dtype=torch.float64, device=z.device)
+    for start in range(0, b, MI_CHUNK):  # rows in chunks: memory stays MI_CHUNK x B, whatever B is
+        log_q = log_q_matrix(z[start : start + MI_CHUNK], mu, logvar)  # row i, column j = log q(z_i | x_j)
+        log_q_own = log_q.diagonal(offset=start)  # log q(z_i | x_i)
+        total = total + (log_q_own - torch.logsumexp(log_q, dim=1)).sum()
+    return (total / b + math.log(b)).to(mu.dtype)  # log q(z_i) = logsumexp_j log q(z_i | x_j) - log B
 
 
 # -------------------------------------------------------------------------------------------- IWAE

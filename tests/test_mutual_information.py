@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.distributions import Normal
 
+from genlib import objectives
 from genlib.objectives import mutual_information
 
 
@@ -44,12 +45,14 @@ def test_is_exactly_zero_when_every_posterior_is_the_same():
     assert mutual_information(mu, logvar, z).item() == pytest.approx(0.0, abs=1e-6)
 
 
-def test_equals_the_definition_on_a_small_batch():
+@pytest.mark.parametrize("chunk", [512, 4])  # one block of rows, and rows in several blocks
+def test_equals_the_definition_on_a_small_batch(monkeypatch, chunk):
+    monkeypatch.setattr(objectives, "MI_CHUNK", chunk)
     g = torch.Generator().manual_seed(3)
-    mu, logvar = torch.randn(6, 2, generator=g), torch.randn(6, 2, generator=g)
-    z = torch.randn(6, 2, generator=g)
-    log_q = torch.stack([Normal(mu, (0.5 * logvar).exp()).log_prob(z[i]).sum(-1) for i in range(6)])  # (B, B)
-    expected = (log_q.diagonal() - (torch.logsumexp(log_q, 1) - math.log(6))).mean()
+    mu, logvar = torch.randn(10, 2, generator=g), torch.randn(10, 2, generator=g)
+    z = torch.randn(10, 2, generator=g)
+    log_q = torch.stack([Normal(mu, (0.5 * logvar).exp()).log_prob(z[i]).sum(-1) for i in range(10)])  # (B, B)
+    expected = (log_q.diagonal() - (torch.logsumexp(log_q, 1) - math.log(10))).mean()
     assert mutual_information(mu, logvar, z).item() == pytest.approx(expected.item(), abs=1e-5)
 
 
