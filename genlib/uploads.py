@@ -38,6 +38,9 @@ FORMATS = ("npz", "csv", "zip")
 LABEL_COLUMNS = ("label", "labels", "y", "class", "target")  # CSV header names read as labels
 
 
+_OBJECTS = "The .npz holds Python objects; save plain numeric arrays (np.savez(f, x=x, y=y))."
+
+
 class UploadError(ValueError):
     """An upload that cannot become a data set; the message is meant for the person who uploaded it."""
 
@@ -107,7 +110,7 @@ def _read_npz(content: bytes) -> tuple[np.ndarray, np.ndarray | None]:
             x = archive["x"]
             y = archive["y"] if "y" in archive.files else None
         except ValueError:
-            raise UploadError("The .npz holds Python objects; save plain numeric arrays (np.savez(f, x=x, y=y)).") from None
+            raise UploadError(_OBJECTS) from None
     return x, y
 
 

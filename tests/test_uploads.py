@@ -87,7 +87,8 @@ def test_csv_with_a_label_column_and_without_a_header():
 
 
 def test_zip_of_pngs_with_class_folders_as_labels():
-    up = read_upload("p.zip", zip_of({f"{y}/img{i:02d}.png": png(x) for i, (x, y) in enumerate(zip(GOOD, LABELS))}))
+    files = {f"{y}/img{i:02d}.png": png(x) for i, (x, y) in enumerate(zip(GOOD, LABELS, strict=True))}
+    up = read_upload("p.zip", zip_of(files))
     assert up.x.shape == (40, 1, 8, 8) and up.levels == 256 and sorted(set(up.y)) == [0, 1, 2, 3]
     flat = read_upload("p.zip", zip_of({f"img{i:02d}.png": png(x) for i, x in enumerate(GOOD)}))
     assert flat.y is None
