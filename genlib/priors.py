@@ -57,7 +57,8 @@ class GaussianMixture(nn.Module):
         """log p(z_d | z_<d) for each dimension d: (B, D). It sums over d to log p(z) (the chain rule);
         for N(0, I) it is log N(z_d; 0, 1)."""
         var = self.stds.pow(2)  # (K,)
-        per_dim = -0.5 * (LOG_2PI + var.log()[:, None] + (z[:, None, :] - self.means).pow(2) / var[:, None])  # (B, K, D)
+        sq = (z[:, None, :] - self.means).pow(2)  # (B, K, D)
+        per_dim = -0.5 * (LOG_2PI + var.log()[:, None] + sq / var[:, None])  # log N(z_d; m_kd, s_k^2)
         joint = self.log_weights[:, None] + per_dim.cumsum(-1)  # (B, K, D): log w_k p_k(z_<=d)
         log_marginal = torch.logsumexp(joint, dim=1)  # (B, D): log p(z_<=d)
         return torch.diff(log_marginal, dim=1, prepend=torch.zeros_like(log_marginal[:, :1]))

@@ -33,8 +33,8 @@ with st.sidebar:
 
 mmd = {"kernel": kernel, "bandwidth": bandwidth}
 CONFIGS = {"VAE": ("vae", {}), "β-VAE": ("vae", {"beta_schedule": {"kind": "constant", "beta": beta}}),
-           "InfoVAE": ("info-vae", {"alpha": alpha, "lambda_": lam, **mmd}), "MMD-VAE": ("mmd-vae", {"lambda_": lam, **mmd}),
-           "AAE": ("aae", {})}
+           "InfoVAE": ("info-vae", {"alpha": alpha, "lambda_": lam, **mmd}),
+           "MMD-VAE": ("mmd-vae", {"lambda_": lam, **mmd}), "AAE": ("aae", {})}
 PRETRAINED = {"VAE": "vae-2d-digits", "β-VAE": "beta-vae-2d-digits", "InfoVAE": "info-vae-2d-digits",
               "MMD-VAE": "mmd-vae-2d-digits", "AAE": "aae-2d-digits"}
 train_set, test_set = cached_dataset("digits", "train", seed), cached_dataset("digits", "test", seed)
@@ -46,20 +46,24 @@ st.latex(r"\text{loss} = \frac1B\sum_b\Big[-\log p(x_b\mid z_b) + (1-\alpha)\,\b
 st.caption("nats per image (64 binarised pixels and 2 latent dimensions summed, batch averaged); MMD² is unitless, "
            f"{kernel} kernel summed over σ·(0.5, 1, 2). VAE: α = 0, λ = 1, β = 1. β-VAE: β = {beta:g}. "
            f"InfoVAE: α = {alpha:g}, λ = {lam:g}. MMD-VAE: α = 1, λ = {lam:g}. AAE: no KL or MMD; a discriminator "
-           "on z tells prior draws from codes and the encoder learns to fool it (see the Adversarial autoencoder page).")
+           "on z tells prior draws from codes and the encoder learns to fool it (the Adversarial autoencoder page).")
+
+
+def model_for(name: str):
+    registry_name, config = CONFIGS[name]
+    return build(registry_name, train_set.shape, seed=seed, latent_dim=2, hidden=(128, 128), **config)
+
 
 try:  # validate every objective's settings before anything trains
-    fresh = {name: build(CONFIGS[name][0], train_set.shape, seed=seed, latent_dim=2, hidden=(128, 128),
-                         **CONFIGS[name][1]) for name in shown}
+    fresh = {name: model_for(name) for name in shown}
 except ValueError as e:
     show_error(e)
     st.stop()
 
 
 def make_runs():
-    return {name: ProbedRun(TrainingRun(build(CONFIGS[name][0], train_set.shape, seed=seed, latent_dim=2,
-                                              hidden=(128, 128), **CONFIGS[name][1]), train_set, steps=steps, seed=seed),
-                            probe_x, **mmd, seed=seed) for name in shown}
+    return {name: ProbedRun(TrainingRun(model_for(name), train_set, steps=steps, seed=seed), probe_x, **mmd, seed=seed)
+            for name in shown}
 
 
 live.live_controls("objectives", make_runs, (tuple(shown), beta, alpha, lam, kernel, bandwidth, steps, seed))

@@ -17,7 +17,7 @@ st.caption("MMD asks whether two samples come from one distribution by comparing
 
 with st.sidebar:
     st.header("Two clouds")
-    n = st.slider("Points per cloud", 5, 300, 100, 5, key="n", bind="query-params")
+    n = st.slider("Points per cloud", 5, 150, 100, 5, key="n", bind="query-params")
     shift = st.slider("Shift of y along z₁", 0.0, 4.0, 1.0, 0.1, key="shift", bind="query-params")
     scale = st.slider("Scale of y", 0.2, 3.0, 1.0, 0.1, key="scale", bind="query-params")
     kernel = st.radio("Kernel", KERNELS, horizontal=True, key="kernel", bind="query-params",
