@@ -18,6 +18,7 @@ from pathlib import Path
 
 import genlib
 from genlib import checkpoints
+from genlib import annealing, collapse  # recipes of the Annealing lab and Posterior collapse pages
 from genlib.data import load_dataset
 from genlib.metrics import evaluate
 from genlib.models import build as build_model
@@ -73,6 +74,7 @@ RECIPES: dict[str, dict] = {
         ("aae", "AAE, deterministic encoder, N(0, I) prior", "aae", {}),
         ("aae-mixture", "AAE, deterministic encoder, 10-Gaussian mixture prior", "aae", {"prior": "mixture"}),
     ]},
+    **annealing.recipes(), **collapse.recipes(),  # the Annealing lab line-up; Posterior collapse pair
 }
 
 

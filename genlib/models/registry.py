@@ -12,6 +12,7 @@ from genlib.models.multimodal import MultimodalVAE
 from genlib.models.hierarchical import HierarchicalVAE
 from genlib.models.info_vae import InfoVAE
 from genlib.models.pixelcnn import GatedPixelCNN, PixelCNN
+from genlib.models.pixel_vae import PixelVAE
 from genlib.models.vae import VAE
 
 # name -> (class, preset). Presets fill config keys the caller does not give.
@@ -24,6 +25,7 @@ REGISTRY: dict[str, tuple[type[GenerativeModel], dict]] = {
     "pixelcnn": (PixelCNN, {}),
     "gated-pixelcnn": (GatedPixelCNN, {}),
     "hierarchical-vae": (HierarchicalVAE, {}),
+    "pixel-vae": (PixelVAE, {}),  # genlib/models/pixel_vae.py: the posterior-collapse page's strong decoder
 }
 
 
