@@ -17,25 +17,71 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from genlib import pretrained
 from genlib.distributions import gaussian_kl
 
 INTERPOLATIONS = ("linear", "spherical")
 
 
+EXPLORABLE = ("vae", "info-vae", "mmd-vae", "aae", "hierarchical-vae")  # registry names with encode / decode(z)
+IMAGE_SHAPES = {(1, 8, 8): "digits", (1, 16, 16): "sprites", (1, 28, 28): "mnist"}  # data_shape -> a dataset
+
+
 @dataclass
 class Codes:
-    """The posterior of each example: ``mu`` and ``logvar`` (N x D), and the per-dimension KL (D,), nats."""
+    """The posterior of each example: ``mu`` and ``logvar`` (N x D), and the per-dimension KL (D,), nats.
+
+    ``decoded`` is how many leading dimensions ``decode`` takes (all of them for a VAE; z_1 only for a
+    hierarchical VAE, whose ``encode`` lists z_1 first and the upper layers after it).
+    """
 
     mu: torch.Tensor
     logvar: torch.Tensor
     kl_per_dim: torch.Tensor
+    decoded: int
 
     @property
     def dims_by_kl(self) -> list[int]:
-        """Latent dimensions ordered by their mean KL, largest first."""
-        return torch.argsort(self.kl_per_dim, descending=True, stable=True).tolist()
+        """The decodable latent dimensions ordered by their mean KL, largest first."""
+        return torch.argsort(self.kl_per_dim[: self.decoded], descending=True, stable=True).tolist()
+
+    def kl_of(self, dims: list[int]) -> list[float]:
+        """The mean KL of each dimension in ``dims``, nats."""
+        return self.kl_per_dim[dims].tolist()
+
+    def code(self, index: int) -> torch.Tensor:
+        """Example ``index``'s posterior mean, cut to what ``decode`` takes: (decoded,)."""
+        return self.mu[index, : self.decoded]
+
+
+def can_explore(model) -> bool:
+    """Whether ``model`` has a code this module can encode, traverse and decode (images only)."""
+    return (getattr(model, "name", None) in EXPLORABLE and len(getattr(model, "data_shape", ())) == 3
+            and hasattr(model, "encode") and hasattr(model, "likelihood"))
+
+
+def explorable_pretrained() -> list[str]:
+    """The pretrained models (see genlib.pretrained) whose latent space this module can explore."""
+    return [name for name, entry in sorted(pretrained.manifest().items())
+            if entry.get("model") in EXPLORABLE and entry.get("data") in IMAGE_SHAPES.values()]
+
+
+def colour_values(dataset, by: str) -> np.ndarray:
+    """What to colour each example by: ``"label"`` or the name of one of the dataset's factors: (N,)."""
+    if by == "label" and dataset.y is not None:
+        return dataset.y.numpy()
+    if dataset.factors is not None and by in dataset.factor_names:
+        return dataset.factors[:, dataset.factor_names.index(by)].numpy().astype(np.int64)
+    raise ValueError(f"{dataset.name} has no {by!r} to colour by")
+
+
+def data_name(model) -> str | None:
+    """The dataset a model was trained on: its checkpoint's record, else guessed from its data shape."""
+    recorded = (getattr(model, "checkpoint", None) or {}).get("data")
+    return recorded or IMAGE_SHAPES.get(tuple(getattr(model, "data_shape", ())))
 
 
 def _check_latent(model) -> None:
@@ -58,7 +104,7 @@ def encode(model, x: torch.Tensor, *, batch_size: int = 1000) -> Codes:
         model.train(was_training)
     mu = torch.cat([p[0] for p in parts]).cpu()
     logvar = torch.cat([p[1] for p in parts]).cpu()
-    return Codes(mu=mu, logvar=logvar, kl_per_dim=gaussian_kl(mu, logvar).mean(0))
+    return Codes(mu=mu, logvar=logvar, kl_per_dim=gaussian_kl(mu, logvar).mean(0), decoded=latent_dim(model))
 
 
 @torch.no_grad()
@@ -75,11 +121,6 @@ def decode(model, z: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
     finally:
         model.train(was_training)
     return out.cpu().reshape(*z.shape[:-1], *out.shape[1:])
-
-
-def reconstruct(model, x: torch.Tensor) -> torch.Tensor:
-    """Decode each example's posterior mean: what the model keeps of x."""
-    return decode(model, encode(model, x).mu)
 
 
 # ------------------------------------------------------------------------------------------- paths
@@ -117,6 +158,16 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "l
     return (lerp if method == "linear" else slerp)(z0, z1, steps)
 
 
+def interpolation_paths(model, z0: torch.Tensor, z1: torch.Tensor, steps: int = 9) -> dict:
+    """Both paths from z0 to z1, decoded: method -> (images (steps, *data_shape), code norms |z| (steps,)),
+    as numpy arrays."""
+    out = {}
+    for method in INTERPOLATIONS:
+        path = interpolate(z0.detach().cpu().float(), z1.detach().cpu().float(), steps, method)  # (steps, D)
+        out[method] = (decode(model, path).numpy(), path.norm(dim=-1).numpy())
+    return out
+
+
 def _fractions(steps: int, like: torch.Tensor) -> torch.Tensor:
     if int(steps) != steps or steps < 2:
         raise ValueError(f"a path needs at least 2 steps, got {steps}")
@@ -139,9 +190,10 @@ def traversal_codes(base: torch.Tensor, dims: list[int], values: torch.Tensor) -
     return codes
 
 
-def traverse(model, base: torch.Tensor, dims: list[int], low: float = -3.0, high: float = 3.0,
+def traverse(model, base: torch.Tensor | None, dims: list[int], low: float = -3.0, high: float = 3.0,
              steps: int = 9) -> torch.Tensor:
-    """Decoded traversals: row r sweeps dimension ``dims[r]`` from ``low`` to ``high`` in ``steps`` steps.
+    """Decoded traversals: row r sweeps dimension ``dims[r]`` from ``low`` to ``high`` in ``steps`` steps,
+    the other dimensions held at ``base`` (None: at 0, the prior's mean).
 
     Returns (len(dims), steps, *data_shape).
     """
@@ -150,7 +202,8 @@ def traverse(model, base: torch.Tensor, dims: list[int], low: float = -3.0, high
     if steps < 2:
         raise ValueError(f"a traversal needs at least 2 steps, got {steps}")
     values = torch.linspace(low, high, int(steps))
-    return decode(model, traversal_codes(base.detach().cpu().float(), dims, values))
+    base = torch.zeros(latent_dim(model)) if base is None else base.detach().cpu().float()
+    return decode(model, traversal_codes(base, dims, values))
 
 
 def manifold_grid(model, n: int = 15, span: float = 2.5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +211,7 @@ def manifold_grid(model, n: int = 15, span: float = 2.5) -> tuple[torch.Tensor, 
 
     Row 0 is the largest z_2, so the picture reads like a plot (z_1 to the right, z_2 upwards).
     """
-    d = _latent_dim(model)
+    d = latent_dim(model)
     if d != 2:
         raise ValueError(f"the manifold grid needs a 2-D latent; this model's has {d} dimensions")
     if n < 2 or not (math.isfinite(span) and span > 0):
@@ -168,7 +221,7 @@ def manifold_grid(model, n: int = 15, span: float = 2.5) -> tuple[torch.Tensor, 
     return decode(model, torch.stack([z1, z2], dim=-1)), values
 
 
-def _latent_dim(model) -> int:
+def latent_dim(model) -> int:
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "latent_dim"):
         return int(config.latent_dim)

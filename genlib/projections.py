@@ -2,7 +2,8 @@
 
 - ``pca``: the top two principal axes (Pearson 1901); linear, so distances along an axis mean something.
 - ``tsne``: t-SNE (van der Maaten & Hinton 2008, "Visualizing Data using t-SNE"), Barnes-Hut, initialised
-  from PCA; keeps neighbourhoods, not distances or cluster sizes.
+  from PCA (so its result does not even depend on the seed); keeps neighbourhoods, not distances or
+  cluster sizes.
 - ``umap``: UMAP (McInnes et al. 2018); only where the optional package ``umap-learn`` is installed.
 
 Every method is seeded: the same codes, method and seed give the same picture. Caching across page
