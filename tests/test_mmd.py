@@ -87,3 +87,27 @@ def test_bad_inputs_raise_clear_errors():
         mmd(torch.randn(4, 2), torch.randn(4, 2), bandwidth=0.0)
     with pytest.raises(ValueError, match="two samples"):
         mmd(torch.randn(1, 2), torch.randn(4, 2))
+
+
+def test_mmd_terms_decompose_the_estimate_and_the_bandwidth_limits_hold():
+    from genlib.objectives import mmd_across_bandwidths, mmd_terms
+    from genlib.priors import two_clouds
+
+    x, y = two_clouds(60, shift=1.5, seed=2)
+    terms = mmd_terms(x, y, "rbf", bandwidth=0.7)
+    assert terms["kernel_matrix"].shape == (120, 120)
+    assert terms["xx"] + terms["yy"] - 2 * terms["xy"] == pytest.approx(terms["unbiased"], abs=1e-5)
+    sweep = mmd_across_bandwidths(x, y, "rbf", (1e-3, 1.0, 1e3))
+    tiny, middle, huge = zip(sweep["unbiased"], sweep["biased"], strict=True)
+    assert abs(tiny[0]) < 1e-6 and tiny[1] == pytest.approx(1 / 60 + 1 / 60, rel=1e-3)  # only the diagonal is left
+    assert max(abs(v) for v in huge) < 1e-4  # every pair looks alike
+    assert middle[0] > 0.1
+
+
+def test_two_clouds_checks_its_settings():
+    from genlib.priors import two_clouds
+
+    with pytest.raises(ValueError, match="at least 2"):
+        two_clouds(1)
+    with pytest.raises(ValueError, match="scale"):
+        two_clouds(10, scale=0.0)
