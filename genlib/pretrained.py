@@ -54,12 +54,35 @@ RECIPES: dict[str, dict] = {
                    "beta_schedule": {"kind": "constant", "beta": 4.0}},
         "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
     },
+    # the Product of experts page: the same MVAE objective, fused by a product (PoE) or a mixture (MoE)
+    **{f"mvae-{fusion}-digits": {
+        "description": f"multimodal VAE ({fusion.upper()}), top half + bottom half + label of digits, latent 16, "
+                       "MLP 128-128 per modality, λ_label = 10, β warm-up over 400 steps",
+        "model": "multimodal-vae", "data": "digits-halves-label",
+        "config": {"layout": "digits-halves-label", "fusion": fusion, "latent_dim": 16, "hidden": [128, 128],
+                   "weights": {"label": 10.0}, "n_subsets": 1,
+                   "beta_schedule": {"kind": "monotonic", "total_steps": 1600, "ratio": 0.25}},
+        "steps": 1600, "batch_size": 128, "lr": 1e-3, "seed": 0,
+    } for fusion in ("poe", "moe")},
     "hierarchical-vae-digits": {
         "description": "Ladder VAE, z_1: 8, z_2: 4, MLP 128-128, free bits 0.25, Bernoulli on binarised digits",
         "model": "hierarchical-vae", "data": "digits",
         "config": {"latent_dim": 8, "upper_dims": [4], "hidden": [128, 128], "ladder_hidden": 64,
                    "likelihood": "bernoulli", "free_bits": 0.25},
         "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
+    },
+    "pixelcnn-digits": {
+        "description": "PixelCNN, mask A then 5 mask-B residual blocks, 32 channels, 3x3, Bernoulli on binarised digits",
+        "model": "pixelcnn", "data": "digits",
+        "config": {"channels": 32, "n_layers": 6, "kernel_size": 3, "likelihood": "bernoulli"},
+        "steps": 1500, "batch_size": 64, "lr": 2e-3, "seed": 0,
+    },
+    "gated-pixelcnn-digits": {
+        "description": "Gated PixelCNN, 6 gated layers (vertical + horizontal stacks), 24 channels, 3x3, "
+                       "Bernoulli on binarised digits",
+        "model": "gated-pixelcnn", "data": "digits",
+        "config": {"channels": 24, "n_layers": 6, "kernel_size": 3, "likelihood": "bernoulli"},
+        "steps": 700, "batch_size": 64, "lr": 2e-3, "seed": 0,
     },
     # the Objectives page: one data set and seed, a 2-D latent, five ways to match the prior
     **{f"{name}-2d-digits": {
