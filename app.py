@@ -2,9 +2,22 @@
 
 import streamlit as st
 
+from ui import export
 from ui.pages import catalogue
+from ui.state import device_select, lecture_mode, sanitize_url, share_url, url_notes, words
+
+LECTURE_CSS = """<style>
+.stMarkdown p, .stMarkdown li, [data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p,
+[data-testid="stAlertContentInfo"] p {font-size: 1.3rem !important; line-height: 1.5 !important;}
+h1 {font-size: 3.2rem !important;} h2 {font-size: 2.3rem !important;} h3 {font-size: 1.9rem !important;}
+[data-testid="stMetricValue"] {font-size: 2.8rem !important;}
+[data-testid="stMetricLabel"] p {font-size: 1.2rem !important;}
+.katex {font-size: 1.45em !important;}
+</style>"""
 
 st.set_page_config(page_title="genlab", page_icon="🧪", layout="wide")
+dropped = sanitize_url()  # before any widget reads the URL: a value no number can hold is dropped
+asked = st.query_params.to_dict()  # what the link asks for, to tell what the page could not take
 
 pages = [st.Page(str(p.path), title=p.title, url_path=None if p.is_home else p.url_path, default=p.is_home)
          for p in catalogue()]
@@ -12,10 +25,26 @@ page = st.navigation(pages)
 
 with st.sidebar:
     st.toggle("Lecture mode", key="lecture", bind="query-params",
-              help="Bigger type and figures, advanced controls folded away: for a projector.")
-    st.caption("Settings live in the URL: copy the address bar to share this exact view.")
+              help="Bigger type and figures, advanced controls folded away, fewer words: for a projector.")
 
-if st.session_state.get("lecture"):
-    st.html("<style>html, body, [class*='st-'] {font-size: 1.2rem;} h1 {font-size: 3rem !important;}</style>")
+if lecture_mode():
+    st.html(LECTURE_CSS)
 
+export.begin_page(page.title)
 page.run()
+
+with st.sidebar:
+    st.divider()
+    notes = dropped + url_notes(asked)
+    if notes and not st.session_state.get(f"url-checked::{page.url_path}"):
+        st.toast("This link asked for settings this page cannot use: " + "; ".join(notes), icon="⚠️")
+        st.warning("Ignored from the link: " + "; ".join(notes), icon="⚠️")
+    st.session_state[f"url-checked::{page.url_path}"] = True  # notes are about the link that opened the page
+    with st.popover("Share this view", icon=":material/link:", width="stretch"):
+        st.code(share_url(page.url_path), language=None, wrap_lines=True)
+        st.caption(words("Copy the link with the button at the box's right: it reopens this page with these "
+                         "settings (the URL in the address bar does too).", "Copy to share this exact view."))
+    export.export_button(st)
+    st.segmented_control("Chart downloads", ["PNG", "SVG"], default="PNG", key="figure_format", required=True,
+                         help="What the camera button on each chart's toolbar saves: a PNG at 2x or an SVG.")
+    device_select(st)

@@ -70,6 +70,13 @@ class Upload:
         dataset.meta = {"uploaded": True, "source": self.source}
         return dataset
 
+    def label_counts(self) -> dict[int, int]:
+        """Images per class (empty without labels)."""
+        if self.y is None:
+            return {}
+        classes, counts = np.unique(self.y, return_counts=True)
+        return {int(c): int(n) for c, n in zip(classes, counts, strict=True)}
+
     def describe(self) -> str:
         labels = "no labels" if self.y is None else f"{len(np.unique(self.y))} classes"
         return f"{len(self):,} images of {self.side} x {self.side}, {self.levels} gray levels, {labels}"
@@ -265,6 +272,14 @@ def _shape(a: np.ndarray) -> str:
 
 
 # ------------------------------------------------------------------------------------------ examples
+
+
+def example_npz(n: int = 200) -> bytes:
+    """An example upload: ``n`` test digits as .npz (x: N x 8 x 8 in 0-1, y: labels)."""
+    from genlib.data import load_dataset
+
+    digits = load_dataset("digits", "test", seed=0)
+    return to_npz(digits.x[:n, 0].numpy(), digits.y[:n].numpy())
 
 
 def to_npz(x: np.ndarray, y: np.ndarray | None = None) -> bytes:

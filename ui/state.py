@@ -1,13 +1,27 @@
-"""Session state helpers, URL-bound settings and cached (shared, read-only) loaders."""
+"""Session state helpers, URL-bound settings and cached (shared, read-only) loaders.
+
+Also what app.py's sidebar offers every page: lecture mode (``lecture_mode``, ``advanced``, ``words``,
+bigger figures in ``plot``), the chart download format, the training device (``device``), data sets
+including the user's own uploads (``dataset_select``, ``get_dataset``), and shareable links
+(``share_url``; ``sanitize_url`` and ``url_notes`` so a link's bad values are refused with a message).
+"""
 
 from __future__ import annotations
 
+import math
+from urllib.parse import urlencode
+
 import streamlit as st
+import torch
 
 from genlib import data, pretrained
+from ui import export
 
 # Every chart's toolbar downloads a PNG at twice the screen resolution.
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+FIGURE_FORMATS = ("png", "svg")  # what the chart toolbar's camera button saves (sidebar choice)
+LECTURE_FONT, LECTURE_SCALE = 18, 1.3  # lecture mode: figure font size and height factor
+UPLOAD_PREFIX = "upload: "  # uploaded sets are offered as "upload: <file name>"
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -30,7 +44,8 @@ def pretrained_available(name: str) -> bool:
 
 
 def seed_input(key: str = "seed", label: str = "Seed", container=st) -> int:
-    """A URL-bound seed (0 by default)."""
+    """A URL-bound seed (0 by default). A link's seed beyond any number is dropped, not a crash."""
+    sanitize_url(keys=(key,))
     return int(container.number_input(label, min_value=0, max_value=2**31 - 1, value=0, step=1, key=key,
                                       bind="query-params", help="Same seed, same data split, weights and batches."))
 
@@ -50,14 +65,216 @@ def trained_models() -> dict:
     return st.session_state.setdefault("trained_models", {})
 
 
+def words(full: str, short: str) -> str:
+    """``short`` in lecture mode (the lecturer talks; the screen shows less), ``full`` otherwise."""
+    return short if lecture_mode() else full
+
+
+def figure_format() -> str:
+    value = st.session_state.get("figure_format") or "png"
+    return value.lower() if value.lower() in FIGURE_FORMATS else "png"
+
+
+def plot_config(key: str | None = None) -> dict:
+    """The chart toolbar config: the camera button saves a PNG at 2x, or an SVG, named after the chart."""
+    config = {"displaylogo": False, "toImageButtonOptions": {"format": figure_format(), "scale": 2}}
+    if key:
+        config["toImageButtonOptions"]["filename"] = f"genlab-{key}"
+    return config
+
+
 def plot(fig, key: str | None = None, **kwargs):
-    """Draw a plotly figure with genlab's chart config (2x PNG download from the toolbar)."""
+    """Draw a plotly figure with genlab's chart config (2x PNG or SVG from the toolbar), follow the
+    light/dark theme, enlarge it in lecture mode, and keep it for the page's HTML export."""
     if lecture_mode():
-        fig.update_layout(font={"size": 18})
-    return st.plotly_chart(fig, config=PLOT_CONFIG, key=key, **kwargs)
+        fig.update_layout(font={"size": LECTURE_FONT}, title_font_size=LECTURE_FONT + 4)
+        if fig.layout.height:
+            fig.update_layout(height=int(fig.layout.height * LECTURE_SCALE))
+    export.collect(fig, key)
+    kwargs.setdefault("theme", "streamlit")
+    return st.plotly_chart(fig, config=plot_config(key), key=key, **kwargs)
 
 
 def show_error(exc: BaseException, context: str = "") -> None:
     """Turn an exception into one clear message on the page (never a traceback)."""
     message = str(exc).strip() or type(exc).__name__
     st.error(f"{context}{message}", icon="⚠️")
+
+
+# ---------------------------------------------------------------------------------------- device
+
+
+def device_choices() -> list[str]:
+    """"cpu", plus "cuda" where a GPU is present."""
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def device_select(container=st) -> None:
+    """The sidebar's device choice; drawn only where CUDA is available (CPU stays the default)."""
+    if len(device_choices()) > 1:
+        container.radio("Train on", device_choices(), key="device", horizontal=True,
+                        help="Where Train runs. Pretrained models and evaluation stay on the CPU.")
+
+
+def device() -> str:
+    """The device training runs on: "cpu" (default) or "cuda" when chosen and available."""
+    value = st.session_state.get("device", "cpu")
+    return value if value in device_choices() else "cpu"
+
+
+# ------------------------------------------------------------------------------ data sets and uploads
+
+
+def uploads() -> dict:
+    """This session's uploaded data sets, "upload: <name>" -> genlib.uploads.Upload."""
+    return st.session_state.setdefault("uploads", {})
+
+
+def add_upload(upload) -> str:
+    """Keep an uploaded set in this session; returns the name pages offer it under."""
+    name = UPLOAD_PREFIX + upload.name
+    uploads()[name] = upload
+    st.session_state.pop("upload_splits", None)  # a re-upload under the same name replaces its splits
+    return name
+
+
+def dataset_select(key: str = "data", allowed=data.IMAGE_SETS, label: str = "Data", container=st,
+                   help: str | None = None) -> str:
+    """A data set picker: the built-in ``allowed`` names (bound to the URL) and, where the page takes
+    images, this session's uploads. Read the choice with ``get_dataset``."""
+    options = list(allowed)
+    if any(name in data.IMAGE_SETS for name in allowed):
+        options += list(uploads())
+    return container.selectbox(label, options, key=key, bind="query-params",
+                               help=help or "Built-in sets, and your own from the Your data page.")
+
+
+def get_dataset(name: str, split: str = "train", seed: int = 0):
+    """The Dataset for a name from ``dataset_select``: a shared built-in set, or this session's upload."""
+    if not name.startswith(UPLOAD_PREFIX):
+        return cached_dataset(name, split, seed)
+    if name not in uploads():
+        raise ValueError(f"'{name}' is not in this session any more: upload it again on the Your data page.")
+    splits = st.session_state.setdefault("upload_splits", {})
+    if (name, split, seed) not in splits:
+        splits[(name, split, seed)] = uploads()[name].split(split, seed)
+    return splits[(name, split, seed)]
+
+
+# ---------------------------------------------------------------------------------- shareable links
+
+
+def _query_params_store():
+    """Streamlit's QueryParams object for this session (private API: None if it is not reachable)."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        return get_script_run_ctx().session_state._state.query_params
+    except Exception:  # noqa: BLE001 - outside a run, or Streamlit changed its internals
+        return None
+
+
+def _infinite(value) -> bool:
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        try:
+            if math.isinf(float(v)):
+                return True
+        except (TypeError, ValueError):
+            pass
+    return False
+
+
+def sanitize_url(keys=None) -> list[str]:
+    """Drop URL values no widget can read and Streamlit would crash on (numbers beyond a float, such as
+    a seed of 400 nines: its int parser raises OverflowError). Returns one note per dropped value."""
+    qp = _query_params_store()
+    if qp is None:
+        return []
+    notes = []
+    try:
+        for key, value in list(qp._initial_query_params.items()):
+            if (keys is None or key in keys) and _infinite(value):
+                del qp._initial_query_params[key]
+                qp._query_params.pop(key, None)
+                notes.append(f"{key} = {_short(value)} (not a usable number)")
+        if notes:
+            qp._send_query_param_msg()
+    except Exception:  # noqa: BLE001 - private API changed: leave the URL alone
+        return []
+    return notes
+
+
+def bound_settings() -> dict:
+    """The URL-bound widgets drawn in this run: key -> (value as the URL writes it, the default's)."""
+    qp = _query_params_store()
+    if qp is None:
+        return {}
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+        from streamlit.runtime.state.query_params import _coerce_value_for_query_url
+
+        ctx = get_script_run_ctx()
+        state, drawn = ctx.session_state._state, ctx.shared.widget_ids_this_run.snapshot()
+        out = {}
+        for key, binding in qp._bindings_by_param.items():
+            meta = state._new_widget_state.widget_metadata.get(binding.widget_id)
+            if meta is None or binding.widget_id not in drawn:
+                continue
+            value, default = state[binding.widget_id], meta.deserializer(None)
+            out[key] = (_coerce_value_for_query_url(meta.serializer(value), binding.value_type),
+                        _coerce_value_for_query_url(meta.serializer(default), binding.value_type))
+        return out
+    except Exception:  # noqa: BLE001 - private API changed: fall back to the URL as it is
+        return {}
+
+
+def share_query() -> dict:
+    """The query parameters that reopen this view: every bound setting that differs from its default."""
+    settings = bound_settings()
+    if not settings:
+        return st.query_params.to_dict()
+    return {key: value for key, (value, default) in settings.items() if value != default}
+
+
+def share_url(url_path: str = "") -> str:
+    """The link to this page with its current settings (absolute where the browser told us its address)."""
+    base = (st.context.url or "").rstrip("/")
+    query = urlencode(share_query(), doseq=True)
+    return f"{base}/{url_path}" + (f"?{query}" if query else "")
+
+
+def url_notes(asked: dict) -> list[str]:
+    """Compare what the link asked for (``asked``: the query params before the page ran) with what the
+    page's widgets took: one note per value refused or corrected (out of range, not an option, garbage)."""
+    notes = []
+    for key, (value, default) in bound_settings().items():
+        if key not in asked:
+            continue
+        wanted = asked[key]
+        if _same(wanted, value):
+            continue
+        taken = "its default" if value == default else _short(value)
+        notes.append(f"{key} = {_short(wanted)} (not allowed here: using {taken})")
+    return notes
+
+
+def _same(a, b) -> bool:
+    a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            continue
+        try:
+            if float(x) != float(y):
+                return False
+        except ValueError:
+            if str(x).lower() != str(y).lower():
+                return False
+    return True
+
+
+def _short(value) -> str:
+    text = ",".join(value) if isinstance(value, list) else str(value)
+    return text if len(text) <= 24 else text[:20] + "…"
