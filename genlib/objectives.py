@@ -229,7 +229,7 @@ def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) 
     minibatch with a stable log-sum-exp (Hoffman & Johnson 2016, "ELBO surgery"; as used by He et al.
     2019 and Fu et al. 2019 to watch posterior collapse). The aggregate is estimated from the same B
     codes, so the estimate is biased: it is the InfoNCE bound with critic q(z | x) (Poole et al. 2019,
-    "On Variational Bounds of Mutual Information", Eq. 12), below I(x; z) on average, and it can never
+    "On Variational Bounds of Mutual Information"), below I(x; z) on average, and it can never
     exceed log B, the most a batch of B codes can tell apart. Float64 inside, rows in chunks: finite and
     memory-bounded at any batch size.
     """

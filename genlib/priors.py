@@ -5,7 +5,7 @@ can be sampled exactly and has an exact log-density (what the pages draw under t
 
 - ``gaussian``: N(0, I), one component, any dimension (the VAE's prior).
 - ``mixture``: ``components`` Gaussians with means on a circle of radius 2 in the first two dimensions
-  (the 10-component prior of Makhzani et al. 2016, "Adversarial Autoencoders", Fig. 4).
+  (like the 10-component mixture prior of Makhzani et al. 2016, "Adversarial Autoencoders").
 - ``rings``, ``pinwheel``, ``moons``: 2-D toy shapes, drawn as chains of narrow Gaussians along two
   rings, five curved arms, or two interleaved half-moons. Their scale is about that of N(0, I).
 

@@ -1,5 +1,5 @@
 """InfoVAE (Zhao, Song & Ermon 2019, "InfoVAE: Balancing Learning and Inference in Variational
-Autoencoders", Eq. 6), with D = MMD (their MMD-VAE, Sec. 4):
+Autoencoders"): their InfoVAE objective with the divergence D = MMD (the variant they call MMD-VAE):
 
     loss = -E_q[log p(x | z)] + (1 - α) · β(step) · KL(q(z | x) || p(z)) + (α + λ - 1) · MMD²(q(z), p(z))
 
@@ -71,7 +71,7 @@ class InfoVAE(VAE):
     EXAMPLE_CONFIG = {"latent_dim": 4, "hidden": (64,), "alpha": 0.5, "lambda_": 50.0}
 
     def regularizer(self, kl_per_dim, mu, logvar, z, beta: float) -> torch.Tensor:
-        """(1 - α) · β · KL + (α + λ - 1) · MMD²(codes, prior draws), per example (Eq. 6 of Zhao et al.)."""
+        """(1 - α) · β · KL + (α + λ - 1) · MMD²(codes, prior draws), per example (Zhao et al.'s objective)."""
         c = self.config
         reg = c.kl_weight * super().regularizer(kl_per_dim, mu, logvar, z, beta)
         if c.mmd_weight == 0:
