@@ -18,6 +18,7 @@ from pathlib import Path
 
 import genlib
 from genlib import checkpoints
+from genlib import annealing, collapse  # recipes of the Annealing lab and Posterior collapse pages
 from genlib.data import load_dataset
 from genlib.metrics import evaluate
 from genlib.models import build as build_model
@@ -70,6 +71,19 @@ RECIPES: dict[str, dict] = {
                    "likelihood": "bernoulli", "free_bits": 0.25},
         "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
     },
+    "pixelcnn-digits": {
+        "description": "PixelCNN, mask A then 5 mask-B residual blocks, 32 channels, 3x3, Bernoulli on binarised digits",
+        "model": "pixelcnn", "data": "digits",
+        "config": {"channels": 32, "n_layers": 6, "kernel_size": 3, "likelihood": "bernoulli"},
+        "steps": 1500, "batch_size": 64, "lr": 2e-3, "seed": 0,
+    },
+    "gated-pixelcnn-digits": {
+        "description": "Gated PixelCNN, 6 gated layers (vertical + horizontal stacks), 24 channels, 3x3, "
+                       "Bernoulli on binarised digits",
+        "model": "gated-pixelcnn", "data": "digits",
+        "config": {"channels": 24, "n_layers": 6, "kernel_size": 3, "likelihood": "bernoulli"},
+        "steps": 700, "batch_size": 64, "lr": 2e-3, "seed": 0,
+    },
     # the Objectives page: one data set and seed, a 2-D latent, five ways to match the prior
     **{f"{name}-2d-digits": {
         "description": f"{label}, latent 2, MLP 128-128, Bernoulli on binarised digits",
@@ -83,6 +97,7 @@ RECIPES: dict[str, dict] = {
         ("aae", "AAE, deterministic encoder, N(0, I) prior", "aae", {}),
         ("aae-mixture", "AAE, deterministic encoder, 10-Gaussian mixture prior", "aae", {"prior": "mixture"}),
     ]},
+    **annealing.recipes(), **collapse.recipes(),  # the Annealing lab line-up; Posterior collapse pair
 }
 
 
