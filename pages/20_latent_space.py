@@ -52,7 +52,7 @@ with left:
     event = plot(figures_latent.latent_scatter(xy, latent.colour_values(test, by), by,
                                                f"{len(test)} test codes ({codes.mu.shape[1]}-D μ), {NAMES[method]}"),
                  key="scatter", on_select="rerun", selection_mode=("points", "box", "lasso"))
-selected = figures_latent.selected_indices(event)
+selected = figures_latent.selected_indices(event, limit=len(test))
 with right:
     if selected:
         x = test.x[selected[:12]]

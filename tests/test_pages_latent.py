@@ -44,6 +44,7 @@ def test_the_selection_handler_reads_example_indices_from_customdata():
                            "point_indices": [0, 1, 2, 3], "box": [], "lasso": []}}
     assert selected_indices(event) == [4, 9]
     assert selected_indices(event["selection"]) == [4, 9]
+    assert selected_indices(event, limit=5) == [4], "indices beyond the data (an old selection) are dropped"
     assert selected_indices(None) == [] and selected_indices({"selection": {"points": []}}) == []
 
 

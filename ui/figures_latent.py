@@ -31,10 +31,11 @@ def latent_scatter(xy: np.ndarray, colour: np.ndarray, colour_name: str, title: 
     return _layout(fig, title, height, dragmode="lasso", legend={"itemsizing": "constant"})
 
 
-def selected_indices(selection) -> list[int]:
+def selected_indices(selection, limit: int | None = None) -> list[int]:
     """The example indices of the selected points (click, box or lasso), in selection order, without repeats.
 
     ``selection`` is what ``st.plotly_chart(..., on_select="rerun")`` returns (or its ``selection``), or None.
+    Indices at or beyond ``limit`` (a selection left over from a larger data set) are dropped.
     """
     if not selection:
         return []
@@ -45,7 +46,7 @@ def selected_indices(selection) -> list[int]:
         data = point.get("customdata")
         if isinstance(data, list | tuple):
             data = data[0] if data else None
-        if data is not None:
+        if data is not None and 0 <= int(data) < (limit if limit is not None else float("inf")):
             seen.setdefault(int(data), None)
     return list(seen)
 
