@@ -40,7 +40,8 @@ try:
 except Exception as e:  # noqa: BLE001 - a bad checkpoint or model: say so, never a traceback
     show_error(e, f"Cannot open {name}: ")
     st.stop()
-by = st.sidebar.selectbox("Colour by", ["label", *test.factor_names[1:]], key="colour", bind="query-params")
+colours = ["label", *test.factor_names[1:]]  # sprites' label is its first factor, the shape
+by = st.sidebar.selectbox("Colour by", colours, key="colour", bind="query-params")
 try:
     xy = cached_projection(codes.mu.numpy(), method, seed)
 except ProjectionUnavailable as e:
@@ -103,6 +104,7 @@ if test.factors is not None:
                              title="I(z_d; v_k) / H(v_k)", colorbar_title="share", height=120 + 28 * len(mi)),
              key="mi")
     cols[1].metric("MIG (test set)", f"{mig(codes.mu, test.factors):.3f}")
-    cols[1].caption(f"Chen et al. (2018), Eq. 6: μ(x) cut into 20 bins per dimension; plug-in estimates on "
+    cols[1].caption(f"Chen et al. (2018), Eq. 6; j⁽¹⁾, j⁽²⁾: the two dimensions most informative about factor v_k. "
+                    f"μ(x) cut into 20 bins per dimension; plug-in estimates on "
                     f"{len(test)} examples, in nats before the division by H(v_k). Compare vae-sprites with "
                     "beta-vae-sprites (β = 4).")
