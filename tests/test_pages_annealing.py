@@ -1,0 +1,95 @@
+"""AppTest: the Annealing lab and Posterior collapse pages: pretrained views, bad input, live ticks of several runs."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from genlib import annealing
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB, COLLAPSE = "30_annealing_lab.py", "35_posterior_collapse.py"
+
+
+def page(name: str, **params) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at
+
+
+def _step(at: AppTest) -> int:
+    text = next(p.proto.text for p in at.get("progress"))
+    return int(text.split()[1].replace(",", ""))
+
+
+# ------------------------------------------------------------------------------------------ annealing lab
+
+
+def test_lab_opens_on_the_pretrained_lineup_with_winners_marked():
+    at = page(LAB).run()
+    assert not at.exception and not at.error
+    assert any("pretrained" in i.value for i in at.info)
+    table = at.dataframe[0].value
+    labels = [s.label for s in annealing.lineup(annealing.DEFAULT_LINEUP)]
+    assert list(table.index) == labels
+    for column in ("ELBO", "reconstruction", "active units", "MI"):
+        assert sum("★" in str(v) for v in table[column]) >= 1, f"{column} has no winner marked"
+    assert not any("★" in str(v) for v in table["KL"])
+    assert len(at.get("plotly_chart")) == 2  # the schedules and the final KL per dimension
+    assert r"\beta(t)" in " ".join(x.value for x in at.latex)
+
+
+def test_lab_rejects_a_bad_custom_lineup_with_a_message():
+    at = page(LAB, lineup="Custom", custom="constant:beta=1; wiggly").run()
+    assert not at.exception
+    assert at.error and "unknown strategy" in at.error[0].value
+
+
+def test_lab_trains_several_runs_in_lock_step():
+    at = page(LAB, lineup="Fu et al.'s pair", steps="500", eval_every="25").run()
+    assert not at.exception and any("Press **Train**" in i.value for i in at.info)
+    at.button(key="lab-train").click().run()
+    assert not at.exception
+    first = _step(at)
+    at.run()  # one more tick of the fragment
+    assert not at.exception and _step(at) > first > 0
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 8  # schedules, recon, KL, ELBO, β, AU, MI, heatmap
+    table = at.dataframe[0].value
+    assert list(table.index) == [s.label for s in annealing.lineup("Fu et al.'s pair")]
+    assert any("budget: 15 %" in c.value for c in at.caption)
+    at.button(key="lab-pause").click().run()
+    paused = _step(at)
+    at.run()
+    assert _step(at) == paused
+
+
+# -------------------------------------------------------------------------------------- posterior collapse
+
+
+def test_collapse_page_opens_on_the_pretrained_pair():
+    at = page(COLLAPSE).run()
+    assert not at.exception and not at.error
+    assert any("pretrained pair" in i.value for i in at.info)
+    readouts = {m.label: m.value for m in at.metric}
+    assert readouts["Collapsed dimensions — β = 1 from the start"] == "4 / 4"
+    assert readouts["Collapsed dimensions — cure: free bits, λ = 0.5"] != "4 / 4"
+    text = " ".join(m.value for m in at.markdown)
+    assert "has collapsed" in text and "keeps" in text
+    assert len(at.get("plotly_chart")) == 5  # the plane, two KL bar charts, two own-vs-random grids
+    assert "0.01" in " ".join(x.value for x in at.latex)
+
+
+def test_collapse_page_trains_both_runs_live():
+    at = page(COLLAPSE, steps="200", cure="monotonic warm-up", threshold="0.03").run()
+    assert not at.exception and not at.error
+    at.button(key="collapse-train").click().run()
+    assert not at.exception
+    first = _step(at)
+    at.run()
+    assert not at.exception and _step(at) > first > 0
+    assert any(m.label == "Collapsed dimensions — cure: monotonic, R = 0.5" for m in at.metric)
+    assert any("0.03" in c.value for c in at.caption)
+    at.button(key="collapse-pause").click().run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 5  # paused: the own-vs-random grids are drawn
