@@ -238,6 +238,16 @@ def whole_images(parts: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([parts["top"], parts["bottom"]], dim=-2)
 
 
+def one_per_class(dataset: Dataset, seed: int = 0) -> torch.Tensor:
+    """Rows of ``dataset.x``, one drawn at random (from ``seed``) for each label, in label order."""
+    g = torch.Generator().manual_seed(seed)
+    picks = []
+    for label in dataset.y.unique().tolist():
+        rows = (dataset.y == label).nonzero()[:, 0]
+        picks.append(rows[torch.randint(len(rows), (1,), generator=g)])
+    return dataset.x[torch.cat(picks)]
+
+
 def _multimodal(name: str, split: str, seed: int) -> Dataset:
     """Digits as modalities, split exactly like ``digits`` (same seed, same images in each split)."""
     digits = load_dataset("digits", split, seed)

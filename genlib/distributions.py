@@ -34,7 +34,7 @@ def gaussian_kl_between(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
 
 def log_normal(x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(x; mu, exp(logvar)) per dimension."""
-    return -0.5 * (LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar))  # a product: finite gradients at tiny variances
+    return -0.5 * (LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar))  # a product: finite gradients at tiny var
 
 
 def log_standard_normal(x: torch.Tensor) -> torch.Tensor:
@@ -137,3 +137,33 @@ def log_normal_full(x: torch.Tensor, mu: torch.Tensor, cov: torch.Tensor) -> tor
     solved = torch.linalg.solve_triangular(chol, (x - mu).unsqueeze(-1), upper=False)  # L^-1 (x - mu): (..., D, 1)
     maha = solved.squeeze(-1).pow(2).sum(-1)  # (x - mu)^T cov^-1 (x - mu)
     return -0.5 * (mu.shape[-1] * LOG_2PI + maha) - torch.log(torch.diagonal(chol)).sum()
+
+
+def covariance_2d(var_x: float, var_y: float, correlation: float) -> torch.Tensor:
+    """The 2 x 2 covariance with these variances and correlation ρ: [[vx, ρ√(vx vy)], [ρ√(vx vy), vy]]."""
+    if not (var_x > 0 and var_y > 0 and -1 < correlation < 1):
+        raise ValueError(f"need variances > 0 and a correlation in (-1, 1), got {var_x}, {var_y}, {correlation}")
+    c = correlation * math.sqrt(var_x * var_y)
+    return torch.tensor([[var_x, c], [c, var_y]], dtype=torch.float64)
+
+
+def experts_on_grid(mu: torch.Tensor, cov: torch.Tensor, mask=None, prior: bool = False, *, n: int = 201,
+                    half_width: float = 4.0) -> dict:
+    """E Gaussian experts in 1-D or 2-D (E x D, E x D x D), their product, and every density on a grid.
+
+    Returns ``axis`` (n,), ``experts`` (E x n, or E x n x n with rows along y), ``prior`` (the N(0, I)
+    density), ``product`` (the renormalised product of the present experts, with the prior if asked),
+    and its ``mean`` (D,) and ``cov`` (D x D) from :func:`product_of_gaussians`.
+    """
+    mu = torch.as_tensor(mu, dtype=torch.float64)
+    cov = torch.stack([torch.as_tensor(c, dtype=torch.float64) for c in cov])  # a list of D x D, or E x D x D
+    D = mu.shape[-1]
+    if D not in (1, 2):
+        raise ValueError(f"experts_on_grid draws 1-D or 2-D experts, got D = {D}")
+    mean, fused = product_of_gaussians(mu, cov, mask, prior)
+    axis = torch.linspace(-half_width, half_width, n, dtype=torch.float64)
+    points = axis[:, None] if D == 1 else torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1)  # (n[, n], D)
+    density = lambda m, c: log_normal_full(points, m, c).exp()  # noqa: E731
+    return {"axis": axis, "experts": torch.stack([density(mu[e], cov[e]) for e in range(mu.shape[0])]),
+            "prior": density(torch.zeros(D, dtype=torch.float64), torch.eye(D, dtype=torch.float64)),
+            "product": density(mean, fused), "mean": mean, "cov": fused}

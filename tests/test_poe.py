@@ -9,8 +9,13 @@ import pytest
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal, Normal
 
-from genlib.distributions import (log_normal_full, mixture_log_prob, mixture_of_experts, product_of_experts,
-                                  product_of_gaussians)
+from genlib.distributions import (
+    log_normal_full,
+    mixture_log_prob,
+    mixture_of_experts,
+    product_of_experts,
+    product_of_gaussians,
+)
 
 
 def _grid_product(mus, variances, prior):
@@ -116,7 +121,8 @@ def test_full_covariance_product_matches_the_grid_and_torch_log_density():
     xs = torch.linspace(-6, 6, 301, dtype=torch.float64)
     grid = torch.stack(torch.meshgrid(xs, xs, indexing="ij"), -1)  # (301, 301, 2)
     log_density = sum(MultivariateNormal(mus[e], covs[e]).log_prob(grid) for e in range(2))
-    log_density = log_density + MultivariateNormal(torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)).log_prob(grid)
+    standard = MultivariateNormal(torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64))
+    log_density = log_density + standard.log_prob(grid)
     p = torch.softmax(log_density.flatten(), 0).view(301, 301, 1)
     mean = (p * grid).sum((0, 1))
     centred = grid - mean

@@ -32,9 +32,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlib import schedules
-from genlib.data import LAYOUTS, unpack
-from genlib.distributions import (gaussian_kl, log_standard_normal, mixture_log_prob, mixture_of_experts,
-                                  product_of_experts, reparameterize)
+from genlib.data import LAYOUTS, unpack, whole_images
+from genlib.distributions import (
+    gaussian_kl,
+    log_standard_normal,
+    mixture_log_prob,
+    mixture_of_experts,
+    product_of_experts,
+    reparameterize,
+)
 from genlib.models.base import GenerativeModel
 from genlib.nn import MLP
 from genlib.objectives import Likelihood
@@ -104,7 +110,8 @@ class MultimodalVAE(GenerativeModel):
         self.names = tuple(m.name for m in self.modalities)
         packed = sum(m.size for m in self.modalities)
         if self.data_shape != (packed,):
-            raise ValueError(f"layout {config.layout} packs {packed} values per example; the data is {self.data_shape}. "
+            raise ValueError(f"layout {config.layout} packs {packed} values per example; "
+                             f"the data is {self.data_shape}. "
                              f"Train it on the dataset of the same name.")
         self.likelihoods: dict[str, Likelihood] = {
             m.name: make_likelihood("categorical", m.levels) if m.kind == "label"
@@ -115,7 +122,8 @@ class MultimodalVAE(GenerativeModel):
         self.encoders = nn.ModuleDict({m.name: MLP(self._encoder_width(m), h, 2 * d) for m in self.modalities})
         self.decoders = nn.ModuleDict({
             m.name: MLP(d, tuple(reversed(h)), self.likelihoods[m.name].n_params * m.size) for m in self.modalities})
-        self.register_buffer("lambdas", torch.tensor([config.weights.get(n, 1.0) for n in self.names]), persistent=False)
+        lambdas = torch.tensor([config.weights.get(n, 1.0) for n in self.names])  # (M,) the λ_m
+        self.register_buffer("lambdas", lambdas, persistent=False)
 
     def _encoder_width(self, modality) -> int:
         return modality.size * (modality.levels if modality.kind == "label" else 1)
@@ -304,3 +312,57 @@ class MultimodalVAE(GenerativeModel):
             x_logits = self.decode(n, z)
             rows.append(self.likelihoods[n].mean(x_logits).flatten(1))
         return torch.cat(rows, dim=1)
+
+
+# ---------------------------------------------------------------------------------------- what pages show
+
+
+@torch.no_grad()
+def cross_modal(model: MultimodalVAE, x: torch.Tensor, given: tuple[str, ...], *, n_samples: int = 4,
+                seed: int = 0) -> dict:
+    """Condition ``model`` on the ``given`` modalities of packed rows ``x`` (B x D) and predict everything.
+
+    Returns numpy arrays: ``inputs`` (B, 1, H, W), the digit with what is hidden as NaN; ``mean``, the
+    whole digit decoded at the posterior's mean(s); ``samples`` (n, B, 1, H, W), decoded draws
+    z ~ q(z | given); ``label_probs`` (B, K) the predicted label distribution (None without a label);
+    ``labels`` (B,) the true labels.
+    """
+    unknown = [g for g in given if g not in model.names]
+    if not given or unknown:
+        raise ValueError(f"condition on a non-empty subset of {', '.join(model.names)}; got {list(given)}")
+    was_training = model.training
+    model.eval()
+    try:
+        parts = unpack(x.to(model.lambdas.device), model.config.layout)
+        shown = {n: v if n in given else torch.full_like(v, float("nan")) for n, v in parts.items()}
+        observed = {n: parts[n] for n in given}
+        mean = model.predict(observed)
+        draws = model.generate(observed, n=n_samples, generator=torch.Generator(model.lambdas.device).manual_seed(seed))
+        images = lambda d: whole_images({n: v for n, v in d.items() if n != "label"})  # noqa: E731
+        label_probs = mean.get("label")
+        return {
+            "inputs": images(shown).cpu().numpy(),
+            "mean": images(mean).cpu().numpy(),
+            "samples": images(draws).cpu().numpy(),
+            "label_probs": None if label_probs is None else label_probs.cpu().numpy(),
+            "labels": torch.round(parts["label"][:, 0] * 9).long().cpu().numpy() if "label" in parts else None,
+        }
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def label_accuracy(model: MultimodalVAE, dataset, given: tuple[str, ...] | None = None) -> float:
+    """Share of ``dataset`` whose most probable predicted label, from the ``given`` modalities (default:
+    every modality but the label), is its true label."""
+    if "label" not in model.names:
+        raise ValueError(f"{model.config.layout} has no label to predict")
+    given = given or tuple(n for n in model.names if n != "label")
+    was_training = model.training
+    model.eval()
+    try:
+        parts = unpack(dataset.x.to(model.lambdas.device), model.config.layout)
+        probs = model.predict({n: parts[n] for n in given})["label"]
+        return (probs.argmax(1).cpu() == dataset.y).float().mean().item()
+    finally:
+        model.train(was_training)
