@@ -54,6 +54,9 @@ def model_for(name: str):
     return build(registry_name, train_set.shape, seed=seed, latent_dim=2, hidden=(128, 128), **config)
 
 
+if not shown:
+    st.warning("Pick at least one model in the sidebar.")
+    st.stop()
 try:  # validate every objective's settings before anything trains
     fresh = {name: model_for(name) for name in shown}
 except ValueError as e:

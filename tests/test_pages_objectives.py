@@ -60,6 +60,8 @@ def test_objectives_page_rejects_a_negative_mmd_weight_with_a_message():
     at = page("40_objectives.py", alpha="-1.0", **{"lambda": "1.0"}).run()
     assert not at.exception
     assert any("MMD weight negative" in e.value for e in at.error)
+    at.multiselect(key="models").set_value([]).run()
+    assert not at.exception and any("at least one model" in w.value for w in at.warning)
 
 
 def test_objectives_page_trains_live_and_draws_the_three_curves():
