@@ -33,7 +33,10 @@ class PageInfo:
 def catalogue(pages_dir: Path = PAGES_DIR) -> tuple[PageInfo, ...]:
     pages = []
     for path in sorted(pages_dir.glob("[0-9][0-9]_*.py")):
-        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        try:
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        except SyntaxError:  # a page being edited must not take the whole app down: it errs on its own
+            doc = ""
         first = doc.strip().splitlines()[0] if doc.strip() else path.stem
         title, _, teaches = first.partition(SEPARATOR)
         pages.append(PageInfo(path, title.strip(), teaches.strip()))
