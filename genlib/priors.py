@@ -188,16 +188,18 @@ def code_diagnostics(model, x: torch.Tensor, *, kernel: str = "imq", bandwidth: 
 
 
 class ProbedRun:
-    """A ``TrainingRun`` that measures ``code_diagnostics`` on held-out ``x`` after every chunk it trains.
+    """A ``TrainingRun`` that measures ``code_diagnostics`` on held-out ``x`` as it trains.
 
     Run-like for the live pages (``advance``, ``done``, ``stopped``, ``step``, ``steps``); ``probes`` holds
-    one dict per chunk with the step and the diagnostics. Probing uses its own seed, so the run trains
-    exactly as it would unprobed.
+    one dict per measurement with the step and the diagnostics: at step 0, then after any chunk that ends
+    at least ``every`` steps after the last measurement, and at the end. Probing uses its own seed, so the
+    run trains exactly as it would unprobed.
     """
 
-    def __init__(self, run, x: torch.Tensor, **diagnostic_settings):
+    def __init__(self, run, x: torch.Tensor, *, every: int = 10, **diagnostic_settings):
         self.run = run
         self.x = x
+        self.every = int(every)
         self.settings = diagnostic_settings
         self.probes: list[dict] = []
         self.probe()
@@ -207,7 +209,7 @@ class ProbedRun:
 
     def advance(self, n_steps: int) -> list[dict]:
         records = self.run.advance(n_steps)
-        if records:
+        if records and (self.run.done or self.run.step - self.probes[-1]["step"] >= self.every):
             self.probe()
         return records
 
