@@ -173,3 +173,26 @@ def test_size_cap(monkeypatch):
 def test_example_npz_round_trips():
     up = read_upload("example.npz", uploads.to_npz(GOOD, LABELS))
     assert len(up) == 40 and (up.y == LABELS).all() and "40 images of 8 x 8" in up.describe()
+
+
+# --------------------------------------------------------------------------- the Your data page
+
+
+def test_your_data_page_previews_an_upload_trains_on_it_and_explains_a_bad_file():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "90_your_data.py"),
+                           default_timeout=30).run()
+    assert not at.exception and at.info  # opens on the built-in digits, nothing uploaded
+    at.file_uploader(key="upload").upload("mine.npz", npz(x=GOOD, y=LABELS)).run()
+    assert "upload: mine" in at.success[0].value and "40 images of 8 x 8" in at.success[0].value
+    at.selectbox(key="data").set_value("upload: mine").run()
+    assert [m.value for m in at.metric] == ["32", "8 x 8", "256", "yes"]
+    assert len(at.get("plotly_chart")) == 2  # the preview and images per label
+    at.button(key="your-data-train").click().run()
+    at.run()
+    assert not at.exception and "training" in at.get("progress")[0].proto.text
+    at.file_uploader(key="upload").upload("bad.csv", b"1,2\n3").run()
+    assert not at.exception and "Row 2 of the .csv has 1 values" in at.error[0].value
