@@ -22,6 +22,7 @@ import torch
 from genlib.models.base import NonFiniteLoss
 
 FIT_CHUNK = 50  # steps per chunk inside fit(): records are handed out after each chunk
+BLOCK_BYTES = 16 * 2**20  # batches are cut from shuffled blocks of the data of about this size
 
 
 class TrainingRun:
@@ -50,20 +51,35 @@ class TrainingRun:
         self._order_rng = torch.Generator().manual_seed(self.seed)  # batch order
         self._noise_state = torch.Generator().manual_seed(self.seed + 1).get_state()  # the model's draws
         self._cuda_noise_state = None
-        self._order: torch.Tensor | None = None
-        self._cursor = 0
+        self._order: torch.Tensor | None = None  # this epoch's permutation of the examples
+        self._cursor = 0  # position in _order of the next batch
+        self._block: torch.Tensor | None = None  # x[_order[_block_start : ...]], gathered once
+        self._block_start = 0
+        example_bytes = self.x[0].numel() * self.x.element_size()
+        self._block_batches = max(1, BLOCK_BYTES // (self.batch_size * example_bytes))
 
     @property
     def done(self) -> bool:
         return self.step >= self.steps or self.stopped is not None
 
     def _next_batch(self) -> torch.Tensor:
-        if self._order is None or self._cursor + self.batch_size > len(self._order):
+        """The next batch of a shuffled epoch (an incomplete last batch is dropped).
+
+        Instead of one gather per step, a block of many batches is gathered at once and each batch is
+        a contiguous slice of it: the same batches in the same order, with less work per step.
+        """
+        b = self.batch_size
+        if self._order is None or self._cursor + b > len(self._order):
             self._order = torch.randperm(len(self.x), generator=self._order_rng).to(self.device)
             self._cursor = 0
-        idx = self._order[self._cursor : self._cursor + self.batch_size]
-        self._cursor += self.batch_size
-        return self.x[idx]
+            self._block = None
+        if self._block is None or self._cursor + b > self._block_start + len(self._block):
+            size = min((len(self._order) - self._cursor) // b, self._block_batches) * b
+            self._block_start = self._cursor
+            self._block = self.x[self._order[self._cursor : self._cursor + size]]
+        i = self._cursor - self._block_start
+        self._cursor += b
+        return self._block[i : i + b]
 
     def _snapshot(self):
         return copy.deepcopy(self.model.state_dict()), [copy.deepcopy(o.state_dict()) for o in self.optimizers]
@@ -104,14 +120,12 @@ class TrainingRun:
                 restored = not self._weights_finite()
                 if restored:
                     self._restore(snapshot)
-                last = self.history[-1]["step"] if self.history else 0
                 self.stopped = (
                     f"stopped at step {self.step + 1}: {e}. "
                     + (f"The weights were restored to step {self.step - len(records)}, the last finite ones. "
                        if restored else f"The weights are those of step {self.step}, the last finite ones. ")
                     + "Try a smaller learning rate."
                 )
-                del last
             self.seconds += time.perf_counter() - start
             self._noise_state = torch.get_rng_state()
             if cuda:

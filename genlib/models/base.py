@@ -24,25 +24,36 @@ def optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     value = loss.item()
     if not math.isfinite(value):
         raise NonFiniteLoss(f"the loss became {value}")
-    optimizer.zero_grad(set_to_none=True)
+    for group in optimizer.param_groups:  # zero_grad(set_to_none=True) without its profiler hook (~60 us a step)
+        for p in group["params"]:
+            p.grad = None
     loss.backward()
     optimizer.step()
 
 
 def summarize(terms: dict) -> dict:
-    """Turn a loss dict into a step record of plain numbers: batch means; per-dimension terms as lists."""
-    record = {}
+    """Turn a loss dict into a step record of plain numbers: batch means; per-dimension terms as lists.
+
+    The float32 scalars are read out together (one stack, one ``tolist``) rather than one ``item()`` each;
+    the numbers are the same.
+    """
+    record, scalars = {}, {}
     for key, value in terms.items():
         if isinstance(value, torch.Tensor):
             value = value.detach()
-            if value.dim() == 0:
-                record[key] = value.item()
-            elif value.dim() == 1:
-                record[key] = value.mean().item()
+            if value.dim() <= 1:
+                value = value if value.dim() == 0 else value.mean()
+                if value.dtype == torch.float32:
+                    scalars[key] = value
+                    record[key] = None  # filled below, keeping the key order
+                else:
+                    record[key] = value.item()
             else:
                 record[key] = value.flatten(0, -2).mean(0).tolist()
         else:
             record[key] = value
+    if scalars:
+        record.update(zip(scalars, torch.stack(list(scalars.values())).tolist(), strict=True))
     return record
 
 
