@@ -147,7 +147,9 @@ def cmd_train(args) -> int:
         config["beta_schedule"] = schedules.constant(args.beta).to_dict()
     elif args.schedule:
         config["beta_schedule"] = schedules.parse(args.schedule, args.steps).to_dict()
-    if not data.is_image:
+    if "layout" in data.meta:  # a multimodal set (digits-halves, ...): the model unpacks rows by its layout
+        config.setdefault("layout", data.meta["layout"])
+    elif not data.is_image:
         config.setdefault("likelihood", "gaussian")
     if config.get("likelihood") == "categorical":
         config.setdefault("levels", data.levels)

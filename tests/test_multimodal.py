@@ -115,3 +115,13 @@ def test_brief_training_gives_cross_modal_inference(pairs, classifier, fusion):
     print(f"{fusion}: image -> label accuracy {accuracy:.3f}, label -> image rate {rate:.3f}")
     assert accuracy > 0.35  # chance is 0.1; measured 0.55 (poe) and 0.86 (moe)
     assert rate > 0.5  # measured 0.75 (poe) and 0.88 (moe)
+
+
+def test_the_cli_trains_a_multimodal_set_with_its_layout(tmp_path, capsys):
+    from genlib.__main__ import main
+    from genlib.checkpoints import load
+
+    out = tmp_path / "halves.safetensors"
+    assert main(["train", "--model", "multimodal-vae", "--data", "digits-halves", "--steps", "5", "--hidden", "32",
+                 "--latent-dim", "4", "--quiet", "--out", str(out)]) == 0
+    assert load(out).config.layout == "digits-halves"
