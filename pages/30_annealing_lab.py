@@ -15,8 +15,9 @@ st.caption("Up to four VAEs trained side by side on the same data, seed, model a
 CUSTOM = "Custom"
 with st.sidebar:
     choice = st.selectbox("Line-up", [*annealing.LINEUPS, CUSTOM], key="lineup", bind="query-params")
-    spec = st.text_input("Strategies (one per ';')", annealing.format_lineup(annealing.lineup(annealing.DEFAULT_LINEUP)),
-                         key="custom", bind="query-params", disabled=choice != CUSTOM,
+    default_spec = annealing.format_lineup(annealing.lineup(annealing.DEFAULT_LINEUP))
+    spec = st.text_input("Strategies (one per ';')", default_spec, key="custom", bind="query-params",
+                         disabled=choice != CUSTOM,
                          help="constant:beta=4 · monotonic:ratio=0.25 · cyclical:n_cycles=4,ratio=0.5,shape=cosine · "
                               "free-bits:lambda=0.5 (shapes: linear, sigmoid, cosine; up to four)")
     steps = st.select_slider("Training steps per run", [500, 1000, 2000, 3000, 5000], annealing.LAB_STEPS,
@@ -25,7 +26,8 @@ with st.sidebar:
         latent_dim = st.slider("Latent dimensions D", 2, 16, annealing.LAB_MODEL["latent_dim"], key="latent",
                                bind="query-params")
         eval_every = st.select_slider("Evaluate every k steps", [25, 50, 100, 200], 50, key="eval_every",
-                                      bind="query-params", help="Active units, MI and KL per dimension on 256 test images.")
+                                      bind="query-params",
+                                      help="Active units, MI and KL per dimension on 256 test images.")
         seed = seed_input()
 try:
     lineup = annealing.parse_lineup(spec) if choice == CUSTOM else annealing.lineup(choice)
@@ -33,8 +35,9 @@ except ValueError as e:
     show_error(e, "Cannot read the strategies: ")
     st.stop()
 names = [s.label for s in lineup]
-heat_run = st.sidebar.selectbox("KL heatmap for", names, key="heat_run")
-train_set, test_set = cached_dataset(annealing.LAB_DATA, "train", seed), cached_dataset(annealing.LAB_DATA, "test", seed)
+heat_run = st.sidebar.selectbox("KL heatmap for", names, key="heat_run", bind="query-params")
+train_set = cached_dataset(annealing.LAB_DATA, "train", seed)
+test_set = cached_dataset(annealing.LAB_DATA, "test", seed)
 
 left, right = st.columns([3, 2])
 with left:
@@ -51,7 +54,7 @@ with right:
 
 def make_runs():
     models = {s.label: build("vae", train_set.shape, seed=seed, **annealing.lab_config(s, steps, latent_dim=latent_dim))
-              for s in lineup}
+              for s in lineup}  # the same model and seed for every run: only the strategy differs
     return {"lab": Lockstep(models, train_set, test_set, steps=steps, seed=seed, eval_every=eval_every)}
 
 
@@ -59,7 +62,7 @@ signature = (tuple(s.spec for s in lineup), steps, latent_dim, eval_every, seed)
 live.live_controls("lab", make_runs, signature)
 recipes = {s.label: annealing.recipe_name(p) for p, s in annealing.PRESETS.items()
            if p in annealing.LINEUPS[annealing.DEFAULT_LINEUP]}
-pretrained = (signature[1:] == (annealing.LAB_STEPS, 8, 50, 0) and all(n in recipes for n in names)
+pretrained = ((steps, latent_dim, seed) == (annealing.LAB_STEPS, 8, 0) and all(n in recipes for n in names)
               and all(pretrained_available(recipes[n]) for n in names))
 
 
@@ -75,9 +78,9 @@ def draw(runs):
             st.info("Showing the pretrained runs of this line-up (the same recipe, evaluated on the whole test "
                     "split). Press **Train** to watch them train live from scratch.")
             table(results)
-            plot(figures.heatmap([r["kl_per_dim"] for r in results.values()], x=[f"z{d + 1}" for d in range(8)],
-                                 y=names, title="Final KL per latent dimension (nats)", colorbar_title="nats"),
-                 key="final_kl")
+            kl = [r["kl_per_dim"] for r in results.values()]
+            plot(figures.heatmap(kl, x=[f"z{d + 1}" for d in range(len(kl[0]))], y=names, colorbar_title="nats",
+                                 title="Final KL per latent dimension (nats, whole test split)"), key="final_kl")
         else:
             st.info("Press **Train** to train this line-up side by side.")
         return

@@ -25,12 +25,15 @@ with st.sidebar:
                                  collapse.KL_THRESHOLD, key="threshold", bind="query-params")
     with advanced():
         seed = seed_input()
-train_set, test_set = cached_dataset(collapse.DATA, "train", seed), cached_dataset(collapse.DATA, "test", seed)
+train_set = cached_dataset(collapse.DATA, "train", seed)
+test_set = cached_dataset(collapse.DATA, "test", seed)
 image = st.sidebar.number_input("Test image", 0, len(test_set) - 1, 0, key="image", bind="query-params")
 runs_of = {"β = 1 from the start": collapse.COLLAPSING, f"cure: {cure.label}": cure}
 
+FREE_BITS = r",\quad \text{free bits: } \mathrm{KL}_d \to \max\big(\lambda,\ \overline{\mathrm{KL}}_d\big)"
 st.latex(r"\text{loss} = \frac1B\sum_b\Big[-\sum_{i=1}^{64}\log p(x_{b,i}\mid x_{b,<i}, z_b) + \beta(t)\sum_{d=1}^{D}"
-         r"\mathrm{KL}_d\Big],\qquad \text{collapsed: } \overline{\mathrm{KL}}_d < " + f"{threshold:g}" + r"\text{ nats}")
+         r"\mathrm{KL}_d\Big]" + (FREE_BITS if cure.kind == "free-bits" else ""))
+st.latex(r"\text{collapsed dimension: } \overline{\mathrm{KL}}_d < " + f"{threshold:g}" + r"\text{ nats}")
 st.caption(f"Bernoulli pixels (digits binarised at 0.5), raster order; D = {collapse.MODEL['latent_dim']}, "
            f"batch 128, Adam {collapse.TRAINING['lr']:g}, seed {seed}. Both terms in nats per image, averaged over the "
            f"batch. Rate = KL, distortion = reconstruction; the points are measured on 256 held-out test images.")

@@ -8,14 +8,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_schedules import frange_cycle_linear, ramp
 
 from genlib import annealing
 from genlib.annealing import PRESETS, Strategy, compare, lab_config, parse, parse_lineup
 from genlib.lockstep import Lockstep
 from genlib.models import build
 from genlib.train import fit
-
-from test_schedules import frange_cycle_linear, ramp
 
 T = 1000  # total steps for the boundary checks
 
@@ -87,7 +86,8 @@ def test_parse_lineup_and_its_errors():
     for bad, message in [("", "at least one"), ("wiggly", "unknown strategy"), ("constant:beta=-1", "beta"),
                          ("cyclical:ratio=2", "ratio"), ("cyclical:shape=square", "shape"),
                          ("constant:gamma=2", "key=value"), ("constant:beta=x", "number"),
-                         ("constant; constant:beta=1", "differ"), (";".join(["constant:beta=%d" % i for i in range(5)]), "at most")]:
+                         ("constant; constant:beta=1", "differ"),
+                         (";".join(f"constant:beta={i}" for i in range(5)), "at most")]:
         with pytest.raises(ValueError, match=message):
             parse_lineup(bad)
 

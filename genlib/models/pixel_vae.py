@@ -7,6 +7,11 @@ p(x | z) = prod_i p(x_i | x_<i, z). The PixelCNN alone is a good model of binari
 
 It is the VAE with two hooks overridden, ``make_networks`` and ``decode``, and its likelihood wrapped in
 :class:`AutoregressiveLikelihood`; the objective, the KL, free bits and β schedules are the VAE's.
+
+By default z enters as one bias per channel, the same at every pixel ("global" conditioning). With a bias
+map per pixel ("spatial") z is so easy to use that on 8 x 8 digits our runs did not collapse at β = 1 (400 steps);
+measured on the test split after 800 steps (recipes collapse-*-digits), the collapsed run's ELBO (-17.9
+nats) beats the free-bits run's (-18.4): ignoring z really is the better bound here.
 """
 
 from __future__ import annotations
@@ -24,10 +29,10 @@ from genlib.objectives import Likelihood
 
 class AutoregressiveLikelihood(nn.Module):
     """p(x | z) = prod_i p(x_i | x_<i, h(z)): a small PixelCNN over the pixels in raster order whose every
-    layer is biased by the conditioning maps ``h`` (B x F x H x W) the VAE decodes from z (the
-    location-dependent conditioning of van den Oord et al. 2016, "Conditional Image Generation with
-    PixelCNN Decoders", Eq. 5). Each pixel's distribution is the wrapped ``base`` likelihood's (Bernoulli
-    or categorical), so log p(x | z) is still in nats per image."""
+    layer is biased by the conditioning ``h`` (B x F x H x W) the VAE decodes from z (van den Oord et al.
+    2016, "Conditional Image Generation with PixelCNN Decoders": Eq. 4 when h is the same at every pixel,
+    Eq. 5 when it is a map). Each pixel's distribution is the wrapped ``base`` likelihood's (Bernoulli or
+    categorical), so log p(x | z) is still in nats per image."""
 
     def __init__(self, base: Likelihood, data_shape: tuple[int, int, int], *, channels: int, layers: int,
                  first_kernel: int):
