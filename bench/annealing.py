@@ -13,6 +13,15 @@ one thread (which goes first flips every round), so both see the same machine lo
 
     python -m bench annealing                 # the lab's default: 2000 steps per run
     GENLAB_BENCH_STEPS=500 python -m bench annealing
+
+Measured (2026-11-24, 2 shared CPU cores, torch 2.13 CPU, one thread; held-out 256 test images, nats per image):
+
+    strategy                  KL    recon   ELBO    AU  MI
+    β = 1 (plain VAE)         5.68  12.60   -18.27  8   4.49
+    monotonic, R = 0.25       6.04  12.10   -18.14  8   4.51
+    cyclical, M = 4, R = 0.5  6.34  11.74   -18.08  8   4.68
+    free bits, λ = 0.5        6.37  12.32   -18.69  8   4.53
+    eval_overhead 3.7 %; throughput_ratio 0.957 (14.5 vs 13.9 CPU s); 67 s in all.
 """
 
 from __future__ import annotations
