@@ -239,3 +239,18 @@ def test_a_page_with_a_syntax_error_does_not_break_the_catalogue(tmp_path):
     (tmp_path / "50_broken.py").write_text('"""Broken — half edited."""\nx = (\n')
     pages = catalogue(tmp_path)
     assert [p.title for p in pages] == ["Home", "50_broken"]
+
+
+def test_a_run_in_streamlits_v1_multipage_mode_restarts_through_app_py():
+    script = """
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+from ui.state import _leave_v1_multipage_mode
+st.session_state.runs = st.session_state.get("runs", 0) + 1
+if st.session_state.runs == 1:
+    PagesManager.uses_pages_directory = True  # a fresh server whose first visitor opened /elbo
+_leave_v1_multipage_mode()
+st.write(f"runs {st.session_state.runs}, v1 {PagesManager.uses_pages_directory}")
+"""
+    at = AppTest.from_string(script).run()
+    assert not at.exception and at.markdown[0].value == "runs 2, v1 False"

@@ -240,6 +240,8 @@ def share_query() -> dict:
 def share_url(url_path: str = "") -> str:
     """The link to this page with its current settings (absolute where the browser told us its address)."""
     base = (st.context.url or "").rstrip("/")
+    if url_path and base.endswith("/" + url_path):  # the browser's address includes the page's path
+        base = base[: -len(url_path) - 1]
     query = urlencode(share_query(), doseq=True)
     return f"{base}/{url_path}" + (f"?{query}" if query else "")
 
@@ -278,3 +280,24 @@ def _same(a, b) -> bool:
 def _short(value) -> str:
     text = ",".join(value) if isinstance(value, list) else str(value)
     return text if len(text) <= 24 else text[:20] + "…"
+
+
+# ------------------------------------------------------------------------ the app shell on every page
+
+
+def _leave_v1_multipage_mode() -> None:
+    """Streamlit treats an app with a ``pages/`` folder as a v1 multipage app until app.py has called
+    ``st.navigation``: a fresh server whose first visitor opens /elbo runs pages/10_elbo.py alone, without
+    app.py's sidebar (lecture mode, share link, export), and stays so until someone opens "/". Every page
+    imports this module, so here the flag is dropped and the run restarted through app.py."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:  # Streamlit moved it: nothing to repair
+        return
+    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_v1_multipage_mode()
