@@ -12,7 +12,8 @@ from genlib.schedules import SHAPES, Constant, Cyclical, constant, cyclical, fro
 
 
 def frange_cycle_linear(n_iter, start=0.0, stop=1.0, n_cycle=4, ratio=0.5):
-    """Verbatim from Fu et al.'s code for "Cyclical Annealing Schedule" (NAACL 2019), github.com/haofuml/cyclical_annealing."""
+    """Verbatim from the code of Fu et al., "Cyclical Annealing Schedule" (NAACL 2019):
+    github.com/haofuml/cyclical_annealing."""
     L = np.ones(n_iter) * stop
     period = n_iter / n_cycle
     step = (stop - start) / (period * ratio)  # linear schedule
@@ -59,7 +60,7 @@ def test_monotonic_at_its_boundary_steps(shape):
     assert s(99) == 2.0  # the last step
     assert s(100) == s(10**6) == 2.0  # beyond the run
     values = [s(t) for t in range(100)]
-    assert all(a <= b for a, b in zip(values, values[1:]))  # a warm-up never goes down
+    assert all(a <= b for a, b in zip(values, values[1:], strict=False))  # a warm-up never goes down
 
 
 @pytest.mark.parametrize("shape", SHAPES)
