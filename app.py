@@ -12,7 +12,7 @@ LECTURE_CSS = """<style>
 h1 {font-size: 3.2rem !important;} h2 {font-size: 2.3rem !important;} h3 {font-size: 1.9rem !important;}
 [data-testid="stMetricValue"] {font-size: 2.8rem !important;}
 [data-testid="stMetricLabel"] p {font-size: 1.2rem !important;}
-.katex {font-size: 1.45em !important;}
+.katex {font-size: 1.2em !important;}
 </style>"""
 
 st.set_page_config(page_title="genlab", page_icon="🧪", layout="wide")
