@@ -43,7 +43,8 @@ for col, (name, m1, m2, precision, active) in zip(cols, defaults, strict=False):
             covs.append(covariance_2d(vx, vy, rho))
         names.append(f"expert {name}")
 try:
-    grid = experts_on_grid(means, covs, on, use_prior, n=401 if dims == "1-D" else 121)
+    grid = experts_on_grid(means, covs, on, use_prior, n=401 if dims == "1-D" else 121,
+                          half_width=4.0 if dims == "1-D" else 3.0)
 except ValueError as e:
     show_error(e)
     st.stop()
@@ -72,9 +73,12 @@ st.caption("Nats per example, summed over the subsets S (all modalities, each on
 given = st.multiselect("Condition on", ["top", "bottom", "label"], ["top"], key="given", bind="query-params")
 n_samples = st.slider("Samples per digit", 1, 6, 3, key="samples", bind="query-params")
 source = st.radio("Models", ["pretrained", "train here"], horizontal=True, key="source", bind="query-params")
-with advanced():
-    steps = st.select_slider("Training steps", [300, 800, 1600, 3000], 800, key="steps", bind="query-params")
-    weight = st.select_slider("Label weight λ_label", [1.0, 3.0, 10.0, 30.0], 10.0, key="lam", bind="query-params")
+with advanced("Training settings and seed"):
+    training = source == "train here"  # the pretrained models were trained with 1600 steps, λ_label = 10
+    steps = st.select_slider("Training steps", [300, 800, 1600, 3000], 800, key="steps", bind="query-params",
+                             disabled=not training)
+    weight = st.select_slider("Label weight λ_label", [1.0, 3.0, 10.0, 30.0], 10.0, key="lam", bind="query-params",
+                              disabled=not training)
     seed = seed_input()
 train_set = cached_dataset("digits-halves-label", "train", seed)
 test_set = cached_dataset("digits-halves-label", "test", seed)
