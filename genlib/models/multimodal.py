@@ -244,6 +244,8 @@ class MultimodalVAE(GenerativeModel):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The joint posterior as one Gaussian (B x D): the product itself, or the mixture's moments."""
         log_w, mu, logvar = self.posterior(self.split(x))
+        if mu.shape[0] == 1:  # one Gaussian already (the product, or a single expert)
+            return mu[0], logvar[0]
         w = log_w.exp()[..., None]
         mean = (w * mu).sum(0)
         var = (w * (logvar.exp() + mu.pow(2))).sum(0) - mean.pow(2)
