@@ -51,6 +51,10 @@ def test_pretrained_poe_and_moe_side_by_side():
     assert any(label.startswith("PoE: label accuracy") for label in labels)
     assert any(label.startswith("MoE: label accuracy") for label in labels)
     assert len(at.get("plotly_chart")) >= 5  # densities + a grid and a label chart per model
+    for given in (["label"], ["top", "bottom", "label"], ["top", "bottom"]):  # label -> images, all, image -> label
+        at.multiselect(key="given").set_value(given).run()
+        assert not at.exception and not at.error, given
+        assert any(m.label.startswith("PoE: label accuracy") for m in at.metric) == ("label" not in given)
     at.multiselect(key="given").set_value([]).run()
     assert at.error and not at.exception  # nothing to condition on: a message, not a traceback
 
