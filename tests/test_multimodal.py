@@ -113,8 +113,8 @@ def test_brief_training_gives_cross_modal_inference(pairs, classifier, fusion):
     images = model.generate({"label": labels_to_values(ys)}, n=1, generator=g)["image"][0]  # (200, 1, 8, 8)
     rate = (torch.as_tensor(classifier.predict((images.flatten(1) > 0.5).numpy())) == ys).float().mean().item()
     print(f"{fusion}: image -> label accuracy {accuracy:.3f}, label -> image rate {rate:.3f}")
-    assert accuracy > 0.35  # chance is 0.1; measured 0.55 (poe) and 0.86 (moe)
-    assert rate > 0.5  # measured 0.75 (poe) and 0.88 (moe)
+    assert accuracy > 0.35  # chance is 0.1; measured 0.45 (poe) and 0.83 (moe)
+    assert rate > 0.5  # measured 0.68 (poe) and 0.86 (moe)
 
 
 def test_the_cli_trains_a_multimodal_set_with_its_layout(tmp_path, capsys):
