@@ -28,7 +28,7 @@ def latent_scatter(xy: np.ndarray, colour: np.ndarray, colour_name: str, title: 
             hovertemplate="example %{customdata}<extra>%{fullData.name}</extra>"))
     fig.update_xaxes(title="axis 1", zeroline=False)
     fig.update_yaxes(title="axis 2", zeroline=False)
-    return _layout(fig, title, height, dragmode="lasso", legend={"itemsizing": "constant"})
+    return _layout(fig, title, height, legend={"itemsizing": "constant"})  # Streamlit sets the drag mode
 
 
 def selected_indices(selection, limit: int | None = None) -> list[int]:
@@ -51,11 +51,19 @@ def selected_indices(selection, limit: int | None = None) -> list[int]:
     return list(seen)
 
 
-def originals_and_reconstructions(originals: np.ndarray, reconstructions: np.ndarray,
+def originals_and_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, per_row: int = 6,
                                   title: str = "Selected examples and their reconstructions") -> go.Figure:
-    """Two rows: the inputs (as the model sees them) above what the model makes of them."""
-    images = np.concatenate([originals, reconstructions])
-    return image_grid(images, len(originals), title, row_labels=["original", "reconstruction"])
+    """Inputs (as the model sees them) above what the model makes of them, ``per_row`` pairs to a row pair."""
+    n = len(originals)
+    per_row = max(1, min(per_row, n))
+    pad = -n % per_row  # blank (NaN) cells complete the last row pair
+    blank = np.full((pad, *originals.shape[1:]), np.nan, dtype=np.float32)
+    rows, labels = [], []
+    for start in range(0, n + pad, per_row):
+        for images, label in ((originals, "original"), (reconstructions, "reconstruction")):
+            rows.append(np.concatenate([images, blank])[start : start + per_row])
+            labels.append(label)
+    return image_grid(np.concatenate(rows), per_row, title, row_labels=labels)
 
 
 def traversal_grid(images: np.ndarray, dims: list[int], kl: list[float], low: float, high: float) -> go.Figure:
