@@ -194,16 +194,19 @@ COLUMNS = {
 }
 
 
-def compare(results: dict[str, dict]) -> tuple[list[dict], dict[str, str]]:
-    """A comparison table: one row per run (its final metrics, nats per image), and per column the
-    run that wins it: highest ELBO, lowest reconstruction, most active units, highest MI. KL has no
-    winner (more is not better or worse in itself: it is the rate the run pays for its code)."""
+def compare(results: dict[str, dict]) -> tuple[list[dict], dict[str, tuple[str, ...]]]:
+    """A comparison table: one row per run (its final metrics, nats per image), and per column the runs
+    that win it: highest ELBO, lowest reconstruction, most active units, highest MI (ties share the win;
+    a column where every run ties has no winner). KL has no winner: more is not better or worse in
+    itself, it is the rate a run pays for its code."""
     rows = [{"run": name, **{c: r[c] for c in COLUMNS if c in r}} for name, r in results.items()]
     winners = {}
     for column, (_, higher) in COLUMNS.items():
-        values = [(row[column], row["run"]) for row in rows if column in row and row[column] is not None]
+        values = [(row[column], row["run"]) for row in rows if row.get(column) is not None]
         if higher is None or not values:
             continue
         best = max(v for v, _ in values) if higher else min(v for v, _ in values)
-        winners[column] = next(name for v, name in values if v == best)
+        won = tuple(name for v, name in values if v == best)
+        if len(won) < len(rows) or len(rows) == 1:
+            winners[column] = won
     return rows, winners

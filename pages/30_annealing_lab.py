@@ -41,15 +41,16 @@ test_set = cached_dataset(annealing.LAB_DATA, "test", seed)
 
 left, right = st.columns([3, 2])
 with left:
-    st.latex(r"\text{loss} = \frac1B\sum_{b}\Big[-\log p(x_b\mid z_b) + \beta(t)\sum_{d=1}^{D}\mathrm{KL}_d\Big]"
-             r",\quad \text{free bits: } \mathrm{KL}_d \to \max\big(\lambda,\ \overline{\mathrm{KL}}_d\big)")
+    st.latex(r"\text{loss} = \frac1B\sum_{b}\Big[-\log p(x_b\mid z_b) + \beta(t)\sum_{d=1}^{D}\mathrm{KL}_d\Big]")
+    st.latex(r"\text{free bits: } \mathrm{KL}_d \to \max\big(\lambda,\ \overline{\mathrm{KL}}_d\big),\quad"
+             r"\text{ELBO} = -(\text{recon} + \textstyle\sum_d \mathrm{KL}_d)")
     st.caption(f"Each run: a VAE with an MLP {annealing.LAB_MODEL['hidden']} and D = {latent_dim}, Bernoulli pixels "
                f"(digits binarised at 0.5), batch 128, Adam 1e-3, seed {seed}. Reconstruction and KL are summed over "
                "pixels and latent dimensions and averaged over the batch: nats per image. ELBO = −(recon + KL), "
                "without β. Active units: Var_x E[z_d | x] > 0.01; MI: the minibatch estimate of I(x; z).")
 with right:
     plot(figures.line_chart({s.label: pictures.schedule_curve(s.schedule(steps), steps) for s in lineup},
-                            "β(t) of each run", ylabel="β", height=220), key="schedules")
+                            "β(t) of each run", ylabel="β", height=300), key="schedules")
 
 
 def make_runs():

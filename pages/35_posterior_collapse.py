@@ -52,7 +52,7 @@ pretrained = (cure == collapse.CURES["free bits"] and steps == collapse.STEPS an
               and all(pretrained_available(r) for r in recipes.values()))
 
 
-def explain(reports: dict, active: dict) -> str:
+def explain(reports: dict, active: dict, elbo: dict) -> str:
     base, cured = reports.values()
     names = list(reports)
     text = []
@@ -69,9 +69,11 @@ def explain(reports: dict, active: dict) -> str:
         text.append(f"**{names[1]}** collapsed too: this cure did not keep z in use with a decoder this strong. "
                     "Annealing only delays the KL pressure; once β is back at 1 nothing holds z open. Try free bits.")
     else:
+        better = "a better" if elbo[names[1]] > elbo[names[0]] else "a worse"
         text.append(f"**{names[1]}** keeps {cured.n_used} dimension(s) above the threshold and {active[names[1]]} "
-                    "active units: it pays a rate (KL) to the right of the collapsed run and gets a lower "
-                    "distortion for it. Whether that buys a better ELBO shows as which dotted line it ends on.")
+                    "active units: it pays a rate (KL) to the right of the collapsed run for a lower distortion. "
+                    f"Its ELBO is {elbo[names[1]]:.2f} nats against {elbo[names[0]]:.2f}: {better} bound (dotted "
+                    "lines: equal ELBO). A cure buys a code that means something, not necessarily a higher ELBO.")
     text.append("Below, the chosen test image is drawn from its own code and from random codes: a decoder that "
                 "ignores z draws the same kind of digit either way.")
     return "\n\n".join(text)
@@ -98,7 +100,8 @@ def draw(runs):
     with left:
         plot(figures_annealing.rate_distortion(paths, "Rate–distortion plane (★ = latest)"), key="rd")
     with right:
-        st.markdown(explain(reports, {n: r["active_units"] for n, r in results.items()}))
+        st.markdown(explain(reports, {n: r["active_units"] for n, r in results.items()},
+                            {n: r["elbo"] for n, r in results.items()}))
     cols = st.columns(2)
     for col, (name, report) in zip(cols, reports.items(), strict=True):
         with col:
@@ -115,6 +118,11 @@ def draw(runs):
         with col:
             grid = [*codes["input"].numpy(), *codes["own"].numpy(), *codes["random"].numpy()]
             plot(figures.image_grid(grid, 6, f"{name}: input · own code · 4 random codes"), key=f"codes_{name}")
+            st.metric(f"What its own code is worth — {name}", f"{codes['gain']:+.2f} nats",
+                      help="log p(x | z = μ(x)) − mean over the 4 random codes of log p(x | z), exact (teacher-forced)")
+    st.caption("Pictures: pixels drawn one at a time (the same random draws for every code), each shown as its "
+               "probability given the pixels drawn before it. The numbers score the test image itself under each "
+               "code: about 0 nats means the decoder ignores z.")
 
 
 live.live_fragment("collapse", draw)

@@ -94,11 +94,15 @@ def test_parse_lineup_and_its_errors():
 
 def test_compare_marks_each_columns_winner():
     rows, winners = compare({
-        "a": {"elbo": -20.0, "recon": 18.0, "kl": 2.0, "active_units": 3, "mutual_information": 1.0},
+        "a": {"elbo": -20.0, "recon": 18.0, "kl": 2.0, "active_units": 8, "mutual_information": 2.5},
         "b": {"elbo": -21.0, "recon": 15.0, "kl": 6.0, "active_units": 8, "mutual_information": 2.5},
+        "c": {"elbo": -22.0, "recon": 16.0, "kl": 1.0, "active_units": 3, "mutual_information": 1.0},
     })
-    assert [r["run"] for r in rows] == ["a", "b"]
-    assert winners == {"elbo": "a", "recon": "b", "active_units": "b", "mutual_information": "b"}
+    assert [r["run"] for r in rows] == ["a", "b", "c"]
+    # ties share the win; KL has no winner
+    assert winners == {"elbo": ("a",), "recon": ("b",), "active_units": ("a", "b"), "mutual_information": ("a", "b")}
+    _, all_tie = compare({"a": {"active_units": 8}, "b": {"active_units": 8}})
+    assert all_tie == {}
 
 
 def test_recipes_cover_the_default_lineup():

@@ -64,7 +64,13 @@ def test_pictures_are_drawn_pixel_by_pixel(tiny_pixel_vae, digits):
     codes = own_vs_random_code(tiny_pixel_vae, digits.x[0], n_random=4, seed=1)
     assert codes["input"].shape == codes["own"].shape == (1, 1, 8, 8) and codes["random"].shape == (4, 1, 8, 8)
     again = own_vs_random_code(tiny_pixel_vae, digits.x[0], n_random=4, seed=1)
-    assert all(torch.equal(codes[k], again[k]) for k in codes)
+    assert all(torch.equal(codes[k], again[k]) for k in ("input", "own", "random"))
+    assert codes["gain"] == again["gain"] and len(codes["random_log_p"]) == 4
+    x = tiny_pixel_vae.likelihood.prepare(digits.x[:1])
+    mu, _ = tiny_pixel_vae.encode(x)
+    own = tiny_pixel_vae.likelihood.log_prob(tiny_pixel_vae.decode(mu), x).item()
+    assert codes["own_log_p"] == pytest.approx(own)
+    assert codes["gain"] == pytest.approx(own - sum(codes["random_log_p"]) / 4)
 
 
 def test_the_strong_decoder_collapses_at_beta_one_and_free_bits_cures_it(digits, digits_test):
@@ -82,3 +88,7 @@ def test_the_strong_decoder_collapses_at_beta_one_and_free_bits_cures_it(digits,
     cured = detect_collapse(final["free-bits"]["kl_per_dim"])
     assert cured.n_used >= 1 and final["free-bits"]["active_units"] >= 1, cured.kl_per_dim
     assert final["free-bits"]["mutual_information"] > final["beta1"]["mutual_information"] + 0.1
+    # the collapsed decoder explains an image no better from its own code than from a random one
+    gains = {name: sum(own_vs_random_code(lock.runs[name].model, digits_test.x[i], n_random=8)["gain"]
+                       for i in range(4)) / 4 for name in final}  # nats, averaged over 4 test images
+    assert abs(gains["beta1"]) < 0.5 < gains["free-bits"], gains

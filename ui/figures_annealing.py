@@ -61,7 +61,7 @@ def kl_bars(kl_per_dim, threshold: float, title: str | None = None, height: int 
     fig = go.Figure(go.Bar(x=[f"z{d + 1}" for d in range(len(values))], y=values, marker_color=colors,
                            hovertemplate="%{x}: %{y:.4f} nats<extra></extra>"))
     fig.add_hline(y=threshold, line_dash="dot", line_color="#444", annotation_text=f"threshold {threshold:g} nats")
-    fig.update_yaxes(type="log", title="KL (nats)")
+    fig.update_yaxes(type="log", title="KL (nats)", range=[-4, 1.3])  # the same scale for every run
     return _layout(fig, title, height)
 
 
@@ -74,8 +74,8 @@ COLUMN_LABELS = {"elbo": "ELBO", "recon": "reconstruction", "kl": "KL", "active_
                  "mutual_information": "MI"}
 
 
-def comparison_table(rows: list[dict], winners: dict[str, str]):
-    """A pandas Styler: one row per run, the winner of each column marked ★ and shaded."""
+def comparison_table(rows: list[dict], winners: dict[str, tuple[str, ...]]):
+    """A pandas Styler: one row per run, the winners of each column marked ★ and shaded."""
     frame = pd.DataFrame(rows).set_index("run")
     frame = frame[[c for c in COLUMN_LABELS if c in frame]]
     text = frame.copy().astype(object)
@@ -83,10 +83,11 @@ def comparison_table(rows: list[dict], winners: dict[str, str]):
         for run in frame.index:
             value = frame.loc[run, column]
             cell = f"{int(value)}" if column == "active_units" else f"{value:.2f}"
-            text.loc[run, column] = cell + (" ★" if winners.get(column) == run else "")
+            text.loc[run, column] = cell + (" ★" if run in winners.get(column, ()) else "")
     text.columns = [COLUMN_LABELS[c] for c in frame.columns]
     shade = pd.DataFrame("", index=text.index, columns=text.columns)
-    for column, run in winners.items():
-        if column in COLUMN_LABELS and run in shade.index:
-            shade.loc[run, COLUMN_LABELS[column]] = "background-color: rgba(42, 157, 143, 0.25); font-weight: 600"
+    for column, runs in winners.items():
+        for run in runs:
+            if column in COLUMN_LABELS and run in shade.index:
+                shade.loc[run, COLUMN_LABELS[column]] = "background-color: rgba(42, 157, 143, 0.25); font-weight: 600"
     return text.style.apply(lambda _: shade, axis=None)
