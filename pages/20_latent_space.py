@@ -82,9 +82,10 @@ if latent.latent_dim(model) == 2:
     plot(figures_latent.manifold_figure(grid.numpy(), values.numpy()), key="manifold")
 
 st.subheader(f"Interpolation from example {a} to example {b}")
-st.latex(r"\text{linear: } z_t = (1-t)\,z_A + t\,z_B \qquad \text{spherical: } z_t = \big((1-t)\lVert z_A\rVert + "
-         r"t\lVert z_B\rVert\big)\,\frac{\sin((1-t)\Omega)\,\hat z_A + \sin(t\Omega)\,\hat z_B}{\sin\Omega},\ "
-         r"\cos\Omega = \hat z_A\cdot\hat z_B")
+st.latex(r"\text{linear: } z_t = (1-t)\,z_A + t\,z_B,\qquad t \in [0, 1]")
+st.latex(r"\text{spherical: } z_t = \big((1-t)\lVert z_A\rVert + t\lVert z_B\rVert\big)\,"
+         r"\frac{\sin((1-t)\Omega)\,\hat z_A + \sin(t\Omega)\,\hat z_B}{\sin\Omega},"
+         r"\quad \cos\Omega = \hat z_A\cdot\hat z_B")
 paths = latent.interpolation_paths(model, codes.code(a), codes.code(b), steps)
 cols = st.columns([3, 2])
 with cols[0]:
