@@ -68,10 +68,11 @@ class Lockstep:
         remaining = int(n_steps)
         while remaining > 0 and not self.done:
             # train up to the next evaluation point, every run in turn, then evaluate
-            chunk = min(remaining, self.eval_every - self.step % self.eval_every, self.steps - self.step)
+            start = self.step
+            chunk = min(remaining, self.eval_every - start % self.eval_every, self.steps - start)
             per_run = {name: run.advance(chunk) for name, run in self.runs.items()}
-            for i in range(chunk):
-                records.append({"step": self.step - chunk + i + 1,
+            for i in range(chunk):  # a run that stopped early has fewer records: it drops out of the later ones
+                records.append({"step": start + i + 1,
                                 "runs": {name: recs[i] for name, recs in per_run.items() if i < len(recs)}})
             remaining -= chunk
             if self.step % self.eval_every == 0 or self.done:

@@ -174,6 +174,25 @@ def test_lockstep_evaluation_overhead_is_small(digits, digits_test):
     assert lock.eval_overhead < 0.15, f"evaluation costs {lock.eval_overhead:.0%} of training time"
 
 
+def test_a_run_that_stops_early_leaves_the_others_training(digits, digits_test):
+    models = lab_models(digits.shape, annealing.lineup("Fu et al.'s pair"), steps=40)
+    broken, healthy = models
+    loss = models[broken].loss
+
+    def nan_after_ten(x, step=0):
+        terms = loss(x, step)
+        return {**terms, "loss": terms["loss"] * float("nan")} if step >= 10 else terms
+
+    models[broken].loss = nan_after_ten
+    lock = Lockstep(models, digits, digits_test, steps=40, eval_every=15)
+    records = lock.advance(40)
+    assert lock.done and lock.runs[healthy].step == 40 and lock.runs[broken].step == 10
+    assert lock.stopped.startswith(f"{broken}: stopped at step 11")
+    assert [r["step"] for r in records] == list(range(1, 41))
+    assert set(records[9]["runs"]) == {broken, healthy} and set(records[10]["runs"]) == {healthy}
+    assert [e["step"] for e in lock.evals[healthy]] == [0, 15, 30, 40]
+
+
 def test_lockstep_rejects_bad_settings(digits, digits_test):
     with pytest.raises(ValueError, match="at least one"):
         Lockstep({}, digits, digits_test, steps=10)
