@@ -62,7 +62,7 @@ def run() -> list[dict]:
             continue
         seconds = _median_seconds(lambda m=method: project(mu, m, seed=0), 3)
         rows.append({"bench": "latent", "figure": f"project {method}, digits test {mu.shape}",
-                     "value": f"{seconds * 1000:.0f} ms", "note": f"median of 3; {load}"})
+                     "value": f"{seconds * 1000:.1f} ms", "note": f"median of 3; {load}"})
 
     _page_seconds(model="vae-digits", projection="PCA")  # imports, model and data caches
     first = _page_seconds(model="vae-digits", projection="t-SNE")
