@@ -117,15 +117,15 @@ class TrainingRun:
                     record["seconds"] = self.seconds + time.perf_counter() - start
                     records.append(record)
             except NonFiniteLoss as e:
-                restored = not self._weights_finite()
-                if restored:
+                failed_at = self.step + 1
+                if self._weights_finite():
+                    kept = f"The weights are those of step {self.step}, the last finite ones. "
+                else:  # an earlier step with a finite loss broke the weights: go back to this chunk's start
                     self._restore(snapshot)
-                self.stopped = (
-                    f"stopped at step {self.step + 1}: {e}. "
-                    + (f"The weights were restored to step {self.step - len(records)}, the last finite ones. "
-                       if restored else f"The weights are those of step {self.step}, the last finite ones. ")
-                    + "Try a smaller learning rate."
-                )
+                    self.step -= len(records)
+                    records = []  # the history ends where the weights are
+                    kept = f"The weights were restored to step {self.step}, from before this chunk of training. "
+                self.stopped = f"stopped at step {failed_at}: {e}. {kept}Try a smaller learning rate."
             self.seconds += time.perf_counter() - start
             self._noise_state = torch.get_rng_state()
             if cuda:

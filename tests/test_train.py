@@ -122,6 +122,40 @@ def test_non_finite_loss_keeps_the_last_finite_weights(digits):
         list(fit(_poisoned_from(_vae(digits), 5), digits, steps=50, batch_size=32, seed=3))
 
 
+class _InfiniteGradient(torch.autograd.Function):
+    """The identity forward; an infinite gradient backward: a finite loss whose step breaks the weights."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("inf")
+
+
+def test_weights_broken_by_a_finite_loss_go_back_to_the_chunk_start(digits):
+    model = _vae(digits)
+    honest = model.loss
+
+    def loss(x, step=0):
+        terms = honest(x, step)
+        if step == 5:
+            terms["loss"] = _InfiniteGradient.apply(terms["loss"])
+        return terms
+
+    model.loss = loss
+    run = TrainingRun(model, digits, steps=50, batch_size=32, seed=3)
+    run.advance(3)
+    assert run.advance(20) == []  # steps 4..6 are thrown away with the weights they made
+    assert run.done and run.step == 3 and len(run.history) == 3
+    assert "restored to step 3" in run.stopped
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    healthy = _vae(digits)
+    TrainingRun(healthy, digits, steps=50, batch_size=32, seed=3).advance(3)
+    _assert_same_weights(model, healthy)
+
+
 def test_training_lowers_the_test_loss(digits, digits_test):
     model = _vae(digits)
     before = evaluate(model, digits_test, k=2)["elbo"]
