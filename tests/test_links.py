@@ -254,3 +254,14 @@ st.write(f"runs {st.session_state.runs}, v1 {PagesManager.uses_pages_directory}"
 """
     at = AppTest.from_string(script).run()
     assert not at.exception and at.markdown[0].value == "runs 2, v1 False"
+
+
+def test_page_urls_are_the_names_streamlits_pages_folder_mode_gives_them():
+    """A fresh server answers its first request in v1 multipage mode (there is a pages/ folder): a deep
+    link works only if our url path is the name v1 derives from the file name."""
+    from streamlit.source_util import page_icon_and_name
+
+    from ui.pages import catalogue
+
+    for info in catalogue():
+        assert info.url_path == page_icon_and_name(info.path)[1]

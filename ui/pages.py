@@ -22,7 +22,10 @@ class PageInfo:
 
     @property
     def url_path(self) -> str:
-        return self.path.stem.split("_", 1)[-1].replace("_", "-")
+        """The file name without its number: what Streamlit's v1 multipage mode (a pages/ folder) calls the
+        page too, so a fresh server's very first request for a deep link finds it (with hyphens it answered
+        "Page not found" and showed the home page)."""
+        return self.path.stem.split("_", 1)[-1]
 
     @property
     def is_home(self) -> bool:
