@@ -32,6 +32,7 @@ def test_entry_loads_matches_its_sha256_and_reproduces_its_metrics(name):
     assert path.exists(), f"{path.name} is in the manifest but not on disk"
     assert pretrained.sha256(path) == entry["sha256"] and path.stat().st_size == entry["bytes"]
     assert entry["recipe"] == f"python -m genlib pretrained build {name}"
+    assert {"data", "seed", "steps", "metrics", "genlib_version", "description"} <= set(entry)
     assert name in pretrained.RECIPES, f"{name} has no recipe to rebuild it"
     model = pretrained.load(name)
     assert model.name == entry["model"] and json.loads(json.dumps(model.config_dict())) == entry["config"]
