@@ -26,11 +26,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from genlib.models.base import GenerativeModel
-from genlib.nn import MaskedConv2d, gate
+from genlib.nn import MaskedConv2d, causal_mask, gate
 from genlib.objectives import likelihood as make_likelihood
 from genlib.objectives import nats_to_bits_per_dim
 
@@ -197,7 +198,8 @@ class PixelCNN(GenerativeModel):
     def loss(self, x: torch.Tensor, step: int = 0) -> dict:
         x = self.likelihood.prepare(x)
         nll = -self.likelihood.log_prob(self.x_logits(self.logits(x)), x)  # (B,) nats per image, summed
-        return {"loss": nll.mean(), "nll": nll, "bits_per_dim": nats_to_bits_per_dim(nll, math.prod(self.data_shape))}
+        bits = nats_to_bits_per_dim(nll, math.prod(self.data_shape))  # (B,) the same, in bits per pixel
+        return {"loss": nll.mean(), "nll": nll, "bits_per_dim": bits}
 
     # ------------------------------------------------------------------ sampling
 
@@ -276,8 +278,9 @@ def receptive_field(model: PixelCNN, pixel: tuple[int, int], *, layer: int | Non
 
     d(output at pixel, summed over its channels) / d(input), on ``n_inputs`` random images; a pixel
     counts if its gradient is non-zero (any channel, any image); many images make it unlikely that
-    dead ReLUs hide a path the masks allow (``analytic_receptive_field`` is the exact answer). ``layer`` measures the features after
-    that many masked layers instead of the output logits (the per-layer receptive field).
+    dead ReLUs hide a path the masks allow (``analytic_receptive_field`` is the exact answer).
+    ``layer`` measures the features after that many masked layers instead of the output logits
+    (the per-layer receptive field).
     """
     i, j = check_pixel(model, pixel)
     generator = torch.Generator().manual_seed(seed)
@@ -344,4 +347,79 @@ def spread(field: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         rows_in = slice(max(0, di), min(height, height + di))
         cols_in = slice(max(0, dj), min(width, width + dj))
         out[rows_out, cols_out] |= field[rows_in, cols_in]
+    return out
+
+
+# ---------------------------------------------------------------------------- what the page shows
+
+
+def mask_pictures(kernel_size: int, colours: int = 1) -> dict[str, np.ndarray]:
+    """The masks as arrays to draw: name -> (colours, colours, k, k), 1 where a weight may be non-zero.
+
+    "A" and "B" are the PixelCNN masks (output channel group x input channel group); "vertical A/B" and
+    "horizontal A/B" are the gated PixelCNN's two stacks.
+    """
+    masks = {t: causal_mask(kernel_size, t, colours, colours, colours) for t in ("A", "B")}
+    for stack in ("vertical", "horizontal"):
+        for t in ("A", "B"):
+            masks[f"{stack} {t}"] = causal_mask(kernel_size, t, colours, colours, colours, stack)
+    return {name: m.numpy() for name, m in masks.items()}
+
+
+def compare_fields(pixel: tuple[int, int], depth: int, *, kernel_size: int = 3, shape: tuple[int, int] = (8, 8),
+                   seed: int = 0) -> dict:
+    """Receptive fields of a plain and a gated PixelCNN of the same depth and kernel at ``pixel``.
+
+    Both are freshly built with random weights from ``seed`` (a field depends on the architecture, not
+    on training). Returns bool (H, W) numpy maps "pixelcnn", "gated-pixelcnn", their "blind_spot"s
+    (past pixels within reach that a model misses), and "analytic_agrees": whether the gradient maps
+    equal the maps composed from the masks.
+    """
+    from genlib.models.registry import build  # the registry imports this module
+
+    out, agrees = {}, True
+    for name in ("pixelcnn", "gated-pixelcnn"):
+        model = build(name, (1, *shape), seed=seed, channels=8, n_layers=depth, kernel_size=kernel_size)
+        field = receptive_field(model, pixel, seed=seed)
+        agrees &= bool(torch.equal(field, analytic_receptive_field(model, pixel)))
+        out[name] = field.numpy()
+        out[f"{name} blind_spot"] = blind_spot(model, pixel).numpy()
+    out["analytic_agrees"] = agrees
+    return out
+
+
+def sampling_frames(model: PixelCNN, n: int, seed: int = 0, observed: torch.Tensor | None = None,
+                    x: torch.Tensor | None = None) -> np.ndarray:
+    """Canvases of n samples (or completions of x where ``observed``) after each drawn pixel:
+    (T, n, C, H, W) with not-yet-drawn pixels as NaN; frame 0 is the empty (or observed) canvas."""
+    frames: list[torch.Tensor] = []
+    if x is None:
+        x, observed = torch.zeros(n, *model.data_shape), torch.zeros(1, *model.data_shape, dtype=torch.bool)
+    model.complete(x, observed, torch.Generator(device=model.device).manual_seed(seed), frames=frames)
+    return torch.stack(frames).numpy()
+
+
+def half_mask(data_shape: tuple[int, ...], half: str = "top") -> torch.Tensor:
+    """(1, C, H, W) bool: the "top" or "left" half of the image observed."""
+    _, height, width = data_shape
+    mask = torch.zeros(1, *data_shape, dtype=torch.bool)
+    if half == "top":
+        mask[..., : height // 2, :] = True
+    elif half == "left":
+        mask[..., : width // 2] = True
+    else:
+        raise ValueError(f"half must be 'top' or 'left', got {half!r}")
+    return mask
+
+
+def complete_halves(model: PixelCNN, x: torch.Tensor, *, half: str = "top", n_draws: int = 3,
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    """Complete each image of x from its observed half, ``n_draws`` times: numpy images (N, C, H, W) under
+    "original" (as the likelihood sees it), "observed" (NaN where hidden) and "draw 1".."draw n"."""
+    mask = half_mask(model.data_shape, half).to(model.device)
+    x = model.likelihood.prepare(x.to(model.device))
+    out = {"original": x.cpu().numpy(), "observed": torch.where(mask, x, torch.nan).cpu().numpy()}
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    for d in range(n_draws):
+        out[f"draw {d + 1}"] = model.complete(x, mask, generator).cpu().numpy()
     return out

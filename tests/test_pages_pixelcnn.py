@@ -1,0 +1,75 @@
+"""AppTest: the PixelCNN page draws masks, receptive fields with the blind spot, samples, and trains live."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from genlib import pretrained
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "60_pixelcnn.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny convolutions on a busy shared machine run much faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def page(**params) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at
+
+
+def traces(at: AppTest, key: str) -> list[dict]:
+    chart = next(c for c in at.get("plotly_chart") if json.loads(c.proto.spec) and c.proto.id and key in c.proto.id)
+    return json.loads(chart.proto.spec)["data"]
+
+
+def metrics(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_opens_with_masks_fields_and_the_objective():
+    at = page().run()
+    assert not at.exception and not at.error
+    latex = " ".join(x.value for x in at.latex)
+    assert r"\log p_\theta\big(x_{b,i}\mid x_{b,<i}\big)" in latex and r"D\,\ln 2" in latex
+    m = metrics(at)
+    # pixel (5, 3), 3 layers of 3x3: the gated model sees 24 past pixels, the plain one misses 3 above-right
+    assert m == {"Pixels seen: PixelCNN": "21", "Pixels seen: gated": "24", "Blind spot (PixelCNN)": "3"}
+    assert "the same maps" in " ".join(c.value for c in at.caption)
+    assert len(traces(at, "pc_masks")) == 6  # A, B and the two stacks of each
+    if {"pixelcnn-digits", "gated-pixelcnn-digits"} <= set(pretrained.names()):
+        anim = next(c for c in at.get("plotly_chart") if "pc_anim" in c.proto.id)
+        assert len(json.loads(anim.proto.spec)["frames"]) == 65  # the empty canvas + one frame per pixel
+        assert "bits/dim on the test digits" in " ".join(c.value for c in at.caption)
+
+
+def test_colour_masks_deep_gated_and_settings_from_the_url():
+    at = page(pc_colours="3", pc_kernel="5", pc_depth="8", pc_row="7", pc_col="7", pc_model="Gated PixelCNN",
+              pc_half="left", pc_n="4").run()
+    assert not at.exception and not at.error
+    m = metrics(at)
+    assert m["Pixels seen: gated"] == "63"  # the whole past of the last pixel
+    assert m["Blind spot (PixelCNN)"] == "0"  # at the last pixel, 8 layers of 5x5 reach everything
+    assert at.radio(key="pc_colours").value == 3
+
+
+def test_live_training_draws_bits_per_dim_for_both_models():
+    at = page(pc_steps="200", pc_channels="8", pc_layers="2").run()
+    at.button(key="pixelcnn-train").click().run()
+    assert not at.exception and not at.error
+    at.run()
+    assert not at.exception
+    names = [t.get("name") for t in traces(at, "pc_curve")]
+    assert names == ["PixelCNN (batch)", "Gated PixelCNN (batch)"]
+    assert all(len(t["y"]) > 0 for t in traces(at, "pc_curve"))
