@@ -76,10 +76,13 @@ class AppServer:
 
     def __enter__(self) -> AppServer:
         start = time.time()
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"server-{self.port}.log"  # read it when a browser test fails
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         wait_healthy(self.url)
         self.startup_s = time.time() - start
@@ -92,6 +95,7 @@ class AppServer:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self._log.close()
 
 
 def launch(playwright):

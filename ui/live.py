@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", "4"))  # sessions training at once
-TICK_HZ = 3.0  # fragment re-runs per second while training
-BUDGET_S = 0.2  # training time per tick, all runs together
+# Each fragment re-run costs about 0.1-0.25 s on a 2-core laptop besides its training (script-run set-up,
+# sending the figures, the browser drawing them), so a tick trains for a good share of a second to keep
+# most of the machine on training; the timer asks for the next tick as soon as one ends.
+TICK_HZ = float(os.environ.get("GENLAB_TICK_HZ", "4"))  # fragment re-runs per second while training (at most)
+BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.3"))  # training time per tick, all runs together
 
 _lock = threading.Lock()
 _training: dict[str, float] = {}  # "session-id/key" -> last tick time, for every run training now
