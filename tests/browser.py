@@ -117,10 +117,6 @@ def screenshot(page, name: str) -> Path:
 
 
 def wait_for_app(page, timeout_ms: int = 30000) -> None:
-    """Wait until Streamlit has finished running the script (no running indicator, main block present)."""
+    """Wait until Streamlit has finished running the page's script (the app root says "notRunning")."""
     page.wait_for_selector('[data-testid="stMain"]', timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
-        timeout=timeout_ms,
-    )
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
