@@ -71,7 +71,8 @@ def train_then_pause(page) -> str:
         ".some(e => /step [1-9][\\d,]* of/.test(e.innerText))", timeout=30000)
     page.get_by_role("button", name=re.compile("Pause")).first.click()
     page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')].some(e => /paused|done/.test(e.innerText))",
+        "() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')]"
+        ".some(e => /paused|done/.test(e.innerText))",
         timeout=30000)
     return "train + pause"
 
