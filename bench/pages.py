@@ -4,7 +4,8 @@ One ``streamlit run app.py`` on loopback and the system Chromium (Playwright). F
 ``page.goto`` to the page's first figure drawn (the title for pages without one) with the script run
 finished, in a fresh browser context (a new session): the process's first visit to the page (its
 cached data and pretrained models load) and a second session's (shared caches warm). Peak RSS:
-the server's VmRSS (/proc/<pid>/status) sampled every 0.1 s across all the visits. Also the cold start: process launch to a healthy server.
+the server's VmRSS (/proc/<pid>/status) sampled every 0.1 s across all the visits.
+Also the cold start: process launch to a healthy server.
 """
 
 from __future__ import annotations
