@@ -13,6 +13,7 @@ A "run" is anything with ``advance(n) -> list``, ``done``, ``stopped``, ``step``
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -20,12 +21,17 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", "4"))  # sessions training at once
+# Sessions training at once: by default one per CPU core, since more only slows every one of them down.
+MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
 # Each fragment re-run costs about 0.1-0.25 s on a 2-core laptop besides its training (script-run set-up,
 # sending the figures, the browser drawing them), so a tick trains for a good share of a second to keep
 # most of the machine on training; the timer asks for the next tick as soon as one ends.
 TICK_HZ = float(os.environ.get("GENLAB_TICK_HZ", "4"))  # fragment re-runs per second while training (at most)
 BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.3"))  # training time per tick, all runs together
+
+# The server answers every session (and its health check) from one event-loop thread, which needs the GIL
+# that training threads hold between torch ops: hand the GIL over every 1 ms instead of Python's 5 ms.
+sys.setswitchinterval(0.001)
 
 _lock = threading.Lock()
 _training: dict[str, float] = {}  # "session-id/key" -> last tick time, for every run training now
@@ -170,7 +176,7 @@ def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = 
         s = state(key)
         if s.training and s.runs:
             _acquire(key)  # refresh this session's slot
-            _advance(s, budget_s)
+            _advance(s, budget_s / training_count())  # sessions training together share the tick budget
             s.ticks += 1
             stopped = [f"{name}: {r.stopped}" for name, r in s.runs.items() if r.stopped]
             if stopped:
