@@ -3,11 +3,22 @@
 import streamlit as st
 
 from genlib import pictures, schedules
+from genlib.data import POINT_SETS
 from genlib.metrics import evaluate
 from genlib.models import build
 from genlib.train import TrainingRun
 from ui import figures, live
-from ui.state import advanced, cached_dataset, cached_pretrained, plot, pretrained_available, seed_input, trained_models
+from ui.state import (
+    advanced,
+    cached_pretrained,
+    dataset_select,
+    device,
+    get_dataset,
+    plot,
+    pretrained_available,
+    seed_input,
+    trained_models,
+)
 
 st.title("ELBO & β")
 st.caption("A VAE learns to reconstruct its input through a small code z, while a KL term pulls each code's "
@@ -15,8 +26,7 @@ st.caption("A VAE learns to reconstruct its input through a small code z, while 
 
 with st.sidebar:
     st.header("Settings")
-    data_name = st.selectbox("Data", ["digits", "sprites", "moons", "rings", "pinwheel"], key="data",
-                             bind="query-params")
+    data_name = dataset_select("data", allowed=("digits", "sprites", "moons", "rings", "pinwheel"))
     latent_dim = st.slider("Latent dimensions D", 1, 32, 8, key="latent", bind="query-params")
     mode = st.radio("β", ["constant", "monotonic", "cyclical"], horizontal=True, key="schedule", bind="query-params")
     steps = st.select_slider("Training steps", [500, 1000, 2000, 3000, 5000, 10000], 2000, key="steps",
@@ -34,7 +44,7 @@ with st.sidebar:
             ratio = st.slider("Ramp share R of each cycle", 0.1, 1.0, 0.5, 0.05, key="ratio_c", bind="query-params")
             schedule = schedules.cyclical(steps, cycles, ratio, 0.0, stop, shape)
     with advanced():
-        image_data = data_name in ("digits", "sprites")
+        image_data = data_name not in POINT_SETS  # built-in images and uploads
         likelihood = st.radio("Likelihood", ["bernoulli", "categorical"] if image_data else ["gaussian"],
                               horizontal=True, key="lik", bind="query-params",
                               help="Bernoulli: the image binarised at 0.5. Categorical: one of the gray levels "
@@ -47,7 +57,7 @@ with st.sidebar:
         lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-3, key="lr", bind="query-params")
         seed = seed_input()
 
-train_set, test_set = cached_dataset(data_name, "train", seed), cached_dataset(data_name, "test", seed)
+train_set, test_set = get_dataset(data_name, "train", seed), get_dataset(data_name, "test", seed)
 config = {"latent_dim": latent_dim, "hidden": (width,) * depth, "likelihood": likelihood,
           "levels": train_set.levels, "beta_schedule": schedule.to_dict(), "free_bits": free_bits}
 unit = "nats per image" if image_data else "nats per point"
@@ -69,7 +79,8 @@ with right:
 
 def make_runs():
     model = build("vae", train_set.shape, seed=seed, **config)
-    return {"vae": TrainingRun(model, train_set, steps=steps, batch_size=batch_size, lr=lr, seed=seed)}
+    return {"vae": TrainingRun(model, train_set, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                               device=device())}
 
 
 signature = (data_name, steps, batch_size, lr, seed, repr(sorted(config.items())))

@@ -265,3 +265,15 @@ def test_page_urls_are_the_names_streamlits_pages_folder_mode_gives_them():
 
     for info in catalogue():
         assert info.url_path == page_icon_and_name(info.path)[1]
+
+
+def test_the_elbo_page_trains_on_an_uploaded_set_like_a_built_in_one():
+    from genlib.uploads import read_upload
+
+    at = AppTest.from_file(str(ROOT / "pages" / "10_elbo.py"), default_timeout=60)
+    at.session_state["uploads"] = {"upload: mine": read_upload("mine.npz", example_npz())}
+    at.run()
+    at.selectbox(key="data").set_value("upload: mine").run()
+    assert not at.exception and at.radio(key="lik").options == ["bernoulli", "categorical"]
+    at.button(key="elbo-train").click().run()
+    assert not at.exception and not at.error and at.get("progress")
