@@ -17,7 +17,7 @@ import time
 from genlib.data import load_dataset
 from genlib.models import build
 from genlib.train import TrainingRun
-from tests.browser import AppServer, CHROMIUM_FLAGS, chromium_executable
+from tests.browser import CHROMIUM_FLAGS, AppServer, chromium_executable
 
 WINDOW_S = 12.0
 CONFIG = {"latent_dim": 8, "hidden": (256, 256), "likelihood": "bernoulli", "levels": 17}

@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 
 import genlib
-from genlib import checkpoints
-from genlib import annealing, collapse  # recipes of the Annealing lab and Posterior collapse pages
+from genlib import annealing, checkpoints, collapse  # recipes of the Annealing lab and Posterior collapse pages
 from genlib.data import load_dataset
 from genlib.metrics import evaluate
 from genlib.models import build as build_model
@@ -72,7 +71,8 @@ RECIPES: dict[str, dict] = {
         "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
     },
     "pixelcnn-digits": {
-        "description": "PixelCNN, mask A then 5 mask-B residual blocks, 32 channels, 3x3, Bernoulli on binarised digits",
+        "description": "PixelCNN, mask A then 5 mask-B residual blocks, 32 channels, 3x3, "
+                       "Bernoulli on binarised digits",
         "model": "pixelcnn", "data": "digits",
         "config": {"channels": 32, "n_layers": 6, "kernel_size": 3, "likelihood": "bernoulli"},
         "steps": 1500, "batch_size": 64, "lr": 2e-3, "seed": 0,

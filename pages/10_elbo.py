@@ -87,7 +87,8 @@ signature = (data_name, steps, batch_size, lr, seed, repr(sorted(config.items())
 state = live.live_controls("elbo", make_runs, signature)
 pretrained_name = {1.0: "vae-digits", 4.0: "beta-vae-digits"}.get(schedule.beta if mode == "constant" else None)
 default_model = (data_name == "digits" and latent_dim == 8 and width == 256 and depth == 2 and not free_bits
-                 and likelihood == "bernoulli" and seed == 0 and pretrained_name and pretrained_available(pretrained_name))
+                 and likelihood == "bernoulli" and seed == 0 and pretrained_name
+                 and pretrained_available(pretrained_name))
 shown = test_set.x[:8]
 
 

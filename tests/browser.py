@@ -120,3 +120,4 @@ def wait_for_app(page, timeout_ms: int = 30000) -> None:
     """Wait until Streamlit has finished running the page's script (the app root says "notRunning")."""
     page.wait_for_selector('[data-testid="stMain"]', timeout=timeout_ms)
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+

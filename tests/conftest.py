@@ -30,3 +30,50 @@ def digits_test():
 def tiny_vae(digits):
     """A small MLP VAE for digits (latent 4, one hidden layer of 64), freshly built for each test."""
     return build("vae", digits.shape, seed=0, latent_dim=4, hidden=(64,))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_training_slots():
+    """Each AppTest is a session of its own: the process-wide count of training sessions (ui.live's cap)
+    starts empty for every test, as it would for sessions that ended, instead of after 30 s of staleness."""
+    import sys
+
+    live = sys.modules.get("ui.live")
+    if live is not None:
+        live._training.clear()
+    yield
+
+
+# ------------------------------------------------------------------ fixtures shared by the browser tests
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The app on a free loopback port, for one test module."""
+    from tests.browser import AppServer, require_browser
+
+    require_browser()
+    with AppServer() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (its own Streamlit session) and page, 1400 x 1000."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = context.new_page()
+    p.set_default_timeout(30000)
+    yield p
+    context.close()

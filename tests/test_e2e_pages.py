@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.browser import AppServer, assert_no_exception, launch, require_browser, screenshot, wait_for_app
+from tests.browser import assert_no_exception, screenshot, wait_for_app
 from ui.pages import catalogue
 
 pytestmark = pytest.mark.browser
@@ -84,32 +84,6 @@ INTERACTIONS = {
     "60_pixelcnn": (choose_radio, True),
 }
 DEFAULT = (move_first_slider, True)
-
-
-@pytest.fixture(scope="module")
-def server():
-    require_browser()
-    with AppServer() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    p = context.new_page()
-    p.set_default_timeout(30000)
-    yield p
-    context.close()
 
 
 @pytest.mark.parametrize("info", catalogue(), ids=lambda i: i.path.stem)

@@ -15,8 +15,8 @@ MAX_POINTS = 600  # curves are thinned to about this many points before drawing
 
 
 def _layout(fig: go.Figure, title: str | None, height: int | None = None, **kw) -> go.Figure:
-    fig.update_layout(title={"text": title or "", "x": 0.01, "font": {"size": 15}}, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      height=height, **kw)
+    fig.update_layout(title={"text": title or "", "x": 0.01, "font": {"size": 15}},
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), height=height, **kw)
     return fig
 
 

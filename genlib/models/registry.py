@@ -8,11 +8,11 @@ import torch
 
 from genlib.models.aae import AAE
 from genlib.models.base import GenerativeModel
-from genlib.models.multimodal import MultimodalVAE
 from genlib.models.hierarchical import HierarchicalVAE
 from genlib.models.info_vae import InfoVAE
-from genlib.models.pixelcnn import GatedPixelCNN, PixelCNN
+from genlib.models.multimodal import MultimodalVAE
 from genlib.models.pixel_vae import PixelVAE
+from genlib.models.pixelcnn import GatedPixelCNN, PixelCNN
 from genlib.models.vae import VAE
 
 # name -> (class, preset). Presets fill config keys the caller does not give.
@@ -29,10 +29,6 @@ REGISTRY: dict[str, tuple[type[GenerativeModel], dict]] = {
 }
 
 
-def _names() -> tuple[str, ...]:
-    return tuple(REGISTRY)
-
-
 def build(name: str, data_shape: tuple[int, ...], *, seed: int | None = 0, **config) -> GenerativeModel:
     """Build model ``name`` for examples of shape ``data_shape`` with ``config`` overriding its preset.
 
@@ -44,7 +40,8 @@ def build(name: str, data_shape: tuple[int, ...], *, seed: int | None = 0, **con
     known = {f.name for f in dataclasses.fields(cls.Config)}
     unknown = sorted(set(config) - known)
     if unknown:
-        raise ValueError(f"{name} has no setting {', '.join(map(repr, unknown))}; its settings are: {', '.join(sorted(known))}")
+        raise ValueError(f"{name} has no setting {', '.join(map(repr, unknown))}; "
+                         f"its settings are: {', '.join(sorted(known))}")
     cfg = cls.Config(**{**preset, **config})
     if seed is None:
         model = cls(tuple(data_shape), cfg)

@@ -83,7 +83,8 @@ class VAE(GenerativeModel):
         n_out = self.likelihood.n_params * math.prod(self.data_shape)
         if c.network == "conv":
             out_channels = self.likelihood.n_params * self.data_shape[0]
-            return ConvEncoder(self.data_shape, c.hidden, 2 * d), ConvDecoder(d, c.hidden, self.data_shape, out_channels)
+            encoder = ConvEncoder(self.data_shape, c.hidden, 2 * d)
+            return encoder, ConvDecoder(d, c.hidden, self.data_shape, out_channels)
         flat = math.prod(self.data_shape)
         return MLP(flat, c.hidden, 2 * d), MLP(d, tuple(reversed(c.hidden)), n_out)
 
@@ -98,7 +99,8 @@ class VAE(GenerativeModel):
         """z (..., D) -> x_logits: the likelihood's parameters laid out like the data."""
         lead = z.shape[:-1]
         h = self.decoder(z.reshape(-1, z.shape[-1]))
-        return self.likelihood.unflatten(h.reshape(math.prod(lead), -1), self.data_shape).reshape(*lead, *self._out_shape())
+        x_logits = self.likelihood.unflatten(h.reshape(math.prod(lead), -1), self.data_shape)
+        return x_logits.reshape(*lead, *self._out_shape())
 
     def _out_shape(self) -> tuple[int, ...]:
         n = self.likelihood.n_params
