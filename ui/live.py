@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import streamlit as st
+import torch
 
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
@@ -32,6 +33,11 @@ BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.3"))  # training time p
 # The server answers every session (and its health check) from one event-loop thread, which needs the GIL
 # that training threads hold between torch ops: hand the GIL over every 1 ms instead of Python's 5 ms.
 sys.setswitchinterval(0.001)
+
+# One intra-op thread per training: the server trains several sessions at once and the browser draws on
+# the same cores; a second OpenMP thread per op then spins against them (measured on 2 cores: live training
+# fell from 0.60x to 0.29x of headless speed). GENLAB_TORCH_THREADS overrides it on a bigger machine.
+torch.set_num_threads(int(os.environ.get("GENLAB_TORCH_THREADS", "1")))
 
 _lock = threading.Lock()
 _training: dict[str, float] = {}  # "session-id/key" -> last tick time, for every run training now
