@@ -42,6 +42,20 @@ def log_standard_normal(x: torch.Tensor) -> torch.Tensor:
     return -0.5 * (LOG_2PI + x.pow(2))
 
 
+def _experts_present(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor | None,
+                     prior: bool) -> torch.Tensor:
+    """Which of the prior expert and the E experts (E x B x D) take part: (E + 1) x B booleans, the prior
+    first. The prior takes part where asked, and wherever every expert of a row is missing."""
+    if mu.shape != logvar.shape or mu.dim() != 3:
+        raise ValueError(f"mu and logvar must both be E x B x D, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    E, B, _ = mu.shape
+    present = torch.ones(E, B, dtype=torch.bool, device=mu.device) if mask is None else mask.to(torch.bool)
+    if present.shape != (E, B):
+        raise ValueError(f"mask must be E x B = {(E, B)}, got {tuple(present.shape)}")
+    use_prior = present.new_full((1, B), prior) | ~present.any(0, keepdim=True)  # (1, B)
+    return torch.cat([use_prior, present])
+
+
 def product_of_experts(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor | None = None,
                        prior: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Fuse E diagonal Gaussian experts (stacked on dim 0: E x B x D) into one Gaussian.
@@ -53,16 +67,10 @@ def product_of_experts(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tenso
     missing expert out (it is never fed zeros). ``prior=True`` adds the N(0, I) expert. Where every
     expert of a row is missing, the result is the prior N(0, I), with or without ``prior``.
     """
-    if mu.shape != logvar.shape or mu.dim() != 3:
-        raise ValueError(f"mu and logvar must both be E x B x D, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    E, B, D = mu.shape
-    present = torch.ones(E, B, dtype=torch.bool, device=mu.device) if mask is None else mask.to(torch.bool)
-    if present.shape != (E, B):
-        raise ValueError(f"mask must be E x B = {(E, B)}, got {tuple(present.shape)}")
-    use_prior = present.new_full((1, B), prior) | ~present.any(0, keepdim=True)  # (1, B)
+    present = _experts_present(mu, logvar, mask, prior)[..., None]  # (E + 1, B, 1)
+    _, B, D = mu.shape
     mu = torch.cat([mu.new_zeros(1, B, D), mu])  # the prior expert first: mean 0, log-precision 0
     log_precision = torch.cat([logvar.new_zeros(1, B, D), -logvar])
-    present = torch.cat([use_prior, present])[..., None]  # (E + 1, B, 1)
     log_precision = log_precision.masked_fill(~present, float("-inf"))
     log_total = torch.logsumexp(log_precision, dim=0)  # (B, D): log of the fused precision
     weights = torch.softmax(log_precision, dim=0)  # T_e / T, exactly 0 for missing experts
@@ -81,14 +89,8 @@ def mixture_of_experts(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tenso
     :func:`product_of_experts`); a missing expert (``mask`` False) gets weight exactly 0 (log weight
     -inf). Score points with :func:`mixture_log_prob`.
     """
-    if mu.shape != logvar.shape or mu.dim() != 3:
-        raise ValueError(f"mu and logvar must both be E x B x D, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    present = _experts_present(mu, logvar, mask, prior)  # (E + 1, B)
     E, B, D = mu.shape
-    present = torch.ones(E, B, dtype=torch.bool, device=mu.device) if mask is None else mask.to(torch.bool)
-    if present.shape != (E, B):
-        raise ValueError(f"mask must be E x B = {(E, B)}, got {tuple(present.shape)}")
-    use_prior = present.new_full((1, B), prior) | ~present.any(0, keepdim=True)  # (1, B)
-    present = torch.cat([use_prior, present])  # (E + 1, B)
     count = present.sum(0, keepdim=True).to(mu.dtype)  # (1, B): |S|, at least 1
     log_weights = (-count.log()).expand(E + 1, B).masked_fill(~present, float("-inf"))
     mu = torch.cat([mu.new_zeros(1, B, D), mu.masked_fill(~present[1:, :, None], 0.0)])
