@@ -3,19 +3,15 @@
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
+from tests.apptest import open_page as page
+from tests.apptest import progress_step as _step
 from ui import live
 from ui.pages import catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def page(name: str, **params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / name), default_timeout=60)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at
 
 
 def test_every_page_file_is_catalogued_with_a_title_and_what_it_teaches():
@@ -53,9 +49,6 @@ def test_elbo_page_shows_the_objective_it_computes():
     assert r"\beta(t)" in latex and r"\max\big(\lambda" in latex and "recon" in latex
 
 
-def _step(at: AppTest) -> int:
-    text = next(p.proto.text for p in at.get("progress"))
-    return int(text.split()[1].replace(",", ""))
 
 
 def test_live_training_ticks_grow_the_run_and_pause_stops_it():

@@ -2,24 +2,16 @@
 
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
-
 from genlib import annealing
+from tests.apptest import open_page as page
+from tests.apptest import progress_step as _step
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB, COLLAPSE = "30_annealing_lab.py", "35_posterior_collapse.py"
 
 
-def page(name: str, **params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=60)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at
 
 
-def _step(at: AppTest) -> int:
-    text = next(p.proto.text for p in at.get("progress"))
-    return int(text.split()[1].replace(",", ""))
 
 
 # ------------------------------------------------------------------------------------------ annealing lab
