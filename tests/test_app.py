@@ -12,8 +12,6 @@ from ui.pages import catalogue
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
-
 def test_every_page_file_is_catalogued_with_a_title_and_what_it_teaches():
     pages = catalogue()
     assert pages[0].is_home
@@ -47,8 +45,6 @@ def test_elbo_page_shows_the_objective_it_computes():
     at = page("pages/10_elbo.py", free_bits="0.5").run()
     latex = " ".join(x.value for x in at.latex)
     assert r"\beta(t)" in latex and r"\max\big(\lambda" in latex and "recon" in latex
-
-
 
 
 def test_live_training_ticks_grow_the_run_and_pause_stops_it():

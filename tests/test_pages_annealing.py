@@ -1,17 +1,11 @@
 """AppTest: the Annealing lab and Posterior collapse pages: pretrained views, bad input, live ticks of several runs."""
 
-from pathlib import Path
 
 from genlib import annealing
 from tests.apptest import open_page as page
 from tests.apptest import progress_step as _step
 
-ROOT = Path(__file__).resolve().parent.parent
 LAB, COLLAPSE = "30_annealing_lab.py", "35_posterior_collapse.py"
-
-
-
-
 
 
 # ------------------------------------------------------------------------------------------ annealing lab

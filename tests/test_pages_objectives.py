@@ -1,17 +1,10 @@
 """AppTest: the Objectives, MMD playground and Adversarial autoencoder pages, with a few live-training ticks."""
 
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import open_page as page
 from tests.apptest import progress_step as _step
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-
-
 
 
 def _metrics(at: AppTest) -> dict:
