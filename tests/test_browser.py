@@ -44,6 +44,8 @@ def test_live_training_starts_grows_and_pauses(server, page):
         ".some(e => e.innerText.includes('paused'))",
         timeout=30000,
     )
+    time.sleep(0.5)
+    wait_for_app(page)  # a chunk already under way when Pause arrived finishes first
     paused = _step(page)
     time.sleep(1.5)
     assert _step(page) == paused, "a paused run stays where it is"
