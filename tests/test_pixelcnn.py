@@ -21,15 +21,6 @@ from genlib.train import fit
 MODELS = ("pixelcnn", "gated-pixelcnn")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small convolutions on a busy shared machine run several times faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_model(name, data_shape, seed=0, **config):
     """A model with random Gaussian weights (scaled by 1.5 / sqrt(fan-in), so that signals neither vanish
     nor explode) and small random biases."""

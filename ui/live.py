@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import streamlit as st
 import torch
@@ -51,8 +51,6 @@ class LiveState:
     training: bool = False
     seconds_per_step: float = 0.005  # running estimate for one step of one run, sizes the chunks
     message: str | None = None  # why training could not start or stopped
-    ticks: int = 0
-    started: float = field(default_factory=time.time)
 
 
 def _session_id() -> str:
@@ -183,7 +181,6 @@ def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = 
         if s.training and s.runs:
             _acquire(key)  # refresh this session's slot
             _advance(s, budget_s / training_count())  # sessions training together share the tick budget
-            s.ticks += 1
             stopped = [f"{name}: {r.stopped}" for name, r in s.runs.items() if r.stopped]
             if stopped:
                 s.message = "Training stopped. " + " ".join(stopped)
