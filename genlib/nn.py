@@ -12,13 +12,55 @@ from torch import nn
 
 
 def adam(params, lr: float) -> torch.optim.Adam:
-    """Adam with the fused kernel where this torch supports it for the parameters' device
-    (on small CPU models it cuts the optimiser's share of a step by about a quarter)."""
+    """Adam with the fused kernel where this torch supports it for the parameters' device (``FusedAdam``),
+    else torch's default Adam."""
     params = list(params)
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return FusedAdam(params, lr=lr)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.Adam(params, lr=lr)
+
+
+class FusedAdam(torch.optim.Adam):
+    """``torch.optim.Adam(fused=True)`` with a shorter road to the fused kernel.
+
+    On a small CPU model the kernel itself takes about 0.1 ms, but ``Adam.step`` spends another
+    ~0.25 ms in Python before reaching it (grouping tensors by device and dtype, options it does not
+    use). Once every parameter has its state, ``step`` calls the same kernel with the same arguments
+    directly, so the weights are bit-for-bit those of ``Adam(fused=True)``; anything outside that plain
+    case (first step, amsgrad, maximize, weight decay, a closure, mixed devices) goes through
+    ``Adam.step``. State dicts are Adam's own.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, **kwargs):
+        super().__init__(params, lr=lr, fused=True, **kwargs)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        plans = [self._plan(group) for group in self.param_groups] if closure is None else [None]
+        if any(plan is None for plan in plans):
+            return super().step(closure)
+        for group, (params, states) in zip(self.param_groups, plans, strict=True):
+            steps = [s["step"] for s in states]
+            torch._foreach_add_(steps, 1)
+            beta1, beta2 = group["betas"]
+            torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                               [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False, lr=group["lr"],
+                               beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"], maximize=False,
+                               grad_scale=None, found_inf=None)
+        return None
+
+    def _plan(self, group: dict):
+        """(params with a gradient, their states) for the direct road, or None where Adam.step must go."""
+        if group["amsgrad"] or group["maximize"] or group["weight_decay"] or group["decoupled_weight_decay"] \
+                or group["differentiable"] or isinstance(group["lr"], torch.Tensor):
+            return None
+        params = [p for p in group["params"] if p.grad is not None]
+        states = [self.state.get(p) for p in params]
+        if any(not s for s in states) or len({(p.device, p.dtype) for p in params}) > 1 \
+                or any(p.grad.is_sparse or p.is_complex() for p in params):
+            return None
+        return params, states
 
 
 class MLP(nn.Sequential):
