@@ -47,10 +47,12 @@ class GaussianMixture(nn.Module):
         return self.means.shape[1]
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n exact draws: (n, D). Pick a component by its weight, then add its Gaussian noise."""
+        """n exact draws: (n, D), on the prior's device. Pick a component by its weight, then add its Gaussian
+        noise. The draws are made where ``generator`` lives (a CUDA generator draws on CUDA), else on the CPU."""
         device = self.means.device
-        k = torch.multinomial(self.log_weights.exp().cpu(), n, replacement=True, generator=generator).to(device)
-        eps = torch.randn(n, self.dim, generator=generator).to(device)
+        where = generator.device if generator is not None else torch.device("cpu")
+        k = torch.multinomial(self.log_weights.exp().to(where), n, replacement=True, generator=generator).to(device)
+        eps = torch.randn(n, self.dim, generator=generator, device=where).to(device)
         return self.means[k] + self.stds[k, None] * eps
 
     def log_prob_per_dim(self, z: torch.Tensor) -> torch.Tensor:

@@ -114,3 +114,13 @@ def test_probing_a_run_does_not_change_its_training(digits, digits_test):
         probed.advance(5)
     assert [r["loss"] for r in plain.history] == [r["loss"] for r in probed.history]
     assert [p["step"] for p in probed.probes] == [0, 10, 20] and probed.done
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_prior_on_the_gpu_draws_with_a_gpu_generator():
+    """pictures.prior_samples hands the AAE a generator on the model's device: the prior must draw with it."""
+    prior = make_prior("mixture", 2).to("cuda")
+    z = prior.sample(64, torch.Generator("cuda").manual_seed(0))
+    assert z.device.type == "cuda" and z.shape == (64, 2)
+    assert torch.equal(z, prior.sample(64, torch.Generator("cuda").manual_seed(0)))
+    assert prior.sample(8).device.type == "cuda"  # no generator: drawn on the CPU, returned on the prior's device
