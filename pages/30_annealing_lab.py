@@ -6,7 +6,16 @@ from genlib import annealing, pictures
 from genlib.lockstep import Lockstep
 from genlib.models import build
 from ui import figures, figures_annealing, live
-from ui.state import advanced, cached_dataset, cached_pretrained, plot, pretrained_available, seed_input, show_error
+from ui.state import (
+    advanced,
+    cached_dataset,
+    cached_pretrained,
+    device,
+    plot,
+    pretrained_available,
+    seed_input,
+    show_error,
+)
 
 st.title("Annealing lab")
 st.caption("Up to four VAEs trained side by side on the same data, seed, model and step budget: they differ only "
@@ -56,7 +65,8 @@ with right:
 def make_runs():
     models = {s.label: build("vae", train_set.shape, seed=seed, **annealing.lab_config(s, steps, latent_dim=latent_dim))
               for s in lineup}  # the same model and seed for every run: only the strategy differs
-    return {"lab": Lockstep(models, train_set, test_set, steps=steps, seed=seed, eval_every=eval_every)}
+    return {"lab": Lockstep(models, train_set, test_set, steps=steps, seed=seed, eval_every=eval_every,
+                            device=device())}
 
 
 signature = (tuple(s.spec for s in lineup), steps, latent_dim, eval_every, seed)

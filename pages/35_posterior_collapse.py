@@ -6,7 +6,7 @@ from genlib import annealing, collapse
 from genlib.lockstep import Lockstep
 from genlib.models import build
 from ui import figures, figures_annealing, live
-from ui.state import advanced, cached_dataset, cached_pretrained, plot, pretrained_available, seed_input
+from ui.state import advanced, cached_dataset, cached_pretrained, device, plot, pretrained_available, seed_input
 
 st.title("Posterior collapse")
 st.caption("A VAE whose decoder is a PixelCNN: it predicts each pixel from the pixels above and to its left, and "
@@ -43,7 +43,7 @@ def make_runs():
     models = {name: build("pixel-vae", train_set.shape, seed=seed, **collapse.config(s, steps))
               for name, s in runs_of.items()}
     return {"collapse": Lockstep(models, train_set, test_set, steps=steps, seed=seed, eval_every=50,
-                                 lr=collapse.TRAINING["lr"])}
+                                 lr=collapse.TRAINING["lr"], device=device())}
 
 
 live.live_controls("collapse", make_runs, (cure.spec, steps, seed))

@@ -10,7 +10,16 @@ from genlib.priors import ProbedRun, code_diagnostics, density_grid, prior_of
 from genlib.train import TrainingRun
 from ui import figures, live
 from ui.figures_objectives import codes_over_density
-from ui.state import advanced, cached_dataset, cached_pretrained, plot, pretrained_available, seed_input, show_error
+from ui.state import (
+    advanced,
+    cached_dataset,
+    cached_pretrained,
+    device,
+    plot,
+    pretrained_available,
+    seed_input,
+    show_error,
+)
 
 st.title("Objectives")
 st.caption("Five ways to make the codes of a 2-D latent space look like the prior N(0, I): the KL term (VAE, "
@@ -65,7 +74,8 @@ except ValueError as e:
 
 
 def make_runs():
-    return {name: ProbedRun(TrainingRun(model_for(name), train_set, steps=steps, seed=seed), probe_x, **mmd, seed=seed)
+    return {name: ProbedRun(TrainingRun(model_for(name), train_set, steps=steps, seed=seed, device=device()), probe_x,
+                            **mmd, seed=seed)
             for name in shown}
 
 

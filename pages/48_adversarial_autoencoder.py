@@ -11,7 +11,16 @@ from genlib.train import TrainingRun
 from ui import figures, live
 from ui.figures_objectives import codes_over_density
 from ui.figures_objectives import decision_surface as surface_figure
-from ui.state import advanced, cached_dataset, cached_pretrained, plot, pretrained_available, seed_input, show_error
+from ui.state import (
+    advanced,
+    cached_dataset,
+    cached_pretrained,
+    device,
+    plot,
+    pretrained_available,
+    seed_input,
+    show_error,
+)
 
 st.title("Adversarial autoencoder")
 st.caption("An autoencoder on the 8x8 digits with a 2-D code. A discriminator learns to tell draws of the prior "
@@ -48,7 +57,7 @@ except ValueError as e:
 
 def make_runs():
     return {"aae": TrainingRun(build("aae", train_set.shape, seed=seed, **config), train_set, steps=steps, lr=lr,
-                               seed=seed)}
+                               seed=seed, device=device())}
 
 
 live.live_controls("aae", make_runs, (prior_name, encoder, steps, lr, seed))

@@ -9,7 +9,16 @@ from genlib.models.multimodal import cross_modal, label_accuracy
 from genlib.pictures import series
 from genlib.train import TrainingRun
 from ui import figures, figures_poe, live
-from ui.state import advanced, cached_dataset, cached_pretrained, plot, pretrained_available, seed_input, show_error
+from ui.state import (
+    advanced,
+    cached_dataset,
+    cached_pretrained,
+    device,
+    plot,
+    pretrained_available,
+    seed_input,
+    show_error,
+)
 
 st.title("Product of experts")
 st.caption("Each expert is a Gaussian opinion about z. Their product is again Gaussian: precisions add and the "
@@ -89,7 +98,7 @@ config = {"layout": "digits-halves-label", "latent_dim": 16, "hidden": (128, 128
 
 def make_runs():
     return {f: TrainingRun(build("multimodal-vae", train_set.shape, seed=seed, fusion=f.lower(), **config), train_set,
-                           steps=steps, seed=seed) for f in ("PoE", "MoE")}
+                           steps=steps, seed=seed, device=device()) for f in ("PoE", "MoE")}
 
 
 def show(models: dict, runs=None):

@@ -8,7 +8,16 @@ from genlib.models.pixelcnn import compare_fields, complete_halves, mask_picture
 from genlib.train import TrainingRun
 from ui import figures, live
 from ui.figures_pixelcnn import mask_kernels, receptive_fields, sampling_animation
-from ui.state import advanced, cached_dataset, cached_pretrained, plot, pretrained_available, seed_input, show_error
+from ui.state import (
+    advanced,
+    cached_dataset,
+    cached_pretrained,
+    device,
+    plot,
+    pretrained_available,
+    seed_input,
+    show_error,
+)
 
 MODELS = {"PixelCNN": "pixelcnn", "Gated PixelCNN": "gated-pixelcnn"}
 
@@ -90,7 +99,8 @@ train_set = cached_dataset("digits", "train", seed)
 
 def make_runs():
     return {label: TrainingRun(build(model, train_set.shape, seed=seed, channels=channels, n_layers=n_layers,
-                                     kernel_size=kernel), train_set, steps=steps, batch_size=64, lr=2e-3, seed=seed)
+                                     kernel_size=kernel), train_set, steps=steps, batch_size=64, lr=2e-3, seed=seed,
+                               device=device())
             for label, model in MODELS.items()}
 
 

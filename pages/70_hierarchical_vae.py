@@ -9,7 +9,16 @@ from genlib.models.hierarchical import layer_report
 from genlib.train import TrainingRun
 from ui import figures, live
 from ui.figures_hierarchical import correlation_pair, kl_per_layer_bars, kl_per_layer_chart
-from ui.state import advanced, cached_dataset, cached_pretrained, plot, pretrained_available, seed_input, show_error
+from ui.state import (
+    advanced,
+    cached_dataset,
+    cached_pretrained,
+    device,
+    plot,
+    pretrained_available,
+    seed_input,
+    show_error,
+)
 
 PRETRAINED = "hierarchical-vae-digits"
 DIMS = {2: (8, 4), 3: (8, 4, 2)}  # latent sizes z_1 (bottom) ... z_L (top)
@@ -60,7 +69,7 @@ temperatures = tuple(
 
 def make_runs():
     model = build("hierarchical-vae", train_set.shape, seed=seed, **config)
-    return {"hvae": TrainingRun(model, train_set, steps=steps, lr=lr, seed=seed)}
+    return {"hvae": TrainingRun(model, train_set, steps=steps, lr=lr, seed=seed, device=device())}
 
 
 state = live.live_controls("hvae", make_runs, (steps, lr, seed, repr(sorted(config.items()))))
