@@ -190,7 +190,8 @@ def test_charts_follow_the_streamlit_theme_and_builders_hard_code_no_background(
     assert all(c.proto.theme == "streamlit" for c in at.get("plotly_chart"))
     for path in ROOT.glob("ui/figures*.py"):
         text = path.read_text()
-        assert not re.search(r"paper_bgcolor|\btemplate\s*=", text), f"{path.name} fixes a background or template"
+        fixed = re.search(r"paper_bgcolor|plot_bgcolor|\btemplate\s*=", text)
+        assert not fixed, f"{path.name} fixes a background or template: {fixed.group()}"
 
 
 # ------------------------------------------------------------------------------------ device and data

@@ -3,9 +3,11 @@
 import json
 from pathlib import Path
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from genlib import pretrained
+from ui.figures_pixelcnn import CANVAS_SCALE, UNDRAWN, sampling_animation
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "60_pixelcnn.py")
@@ -62,3 +64,26 @@ def test_live_training_draws_bits_per_dim_for_both_models():
     names = [t.get("name") for t in traces(at, "pc_curve")]
     assert names == ["PixelCNN (batch)", "Gated PixelCNN (batch)"]
     assert all(len(t["y"]) > 0 for t in traces(at, "pc_curve"))
+
+
+def test_sampling_animation_follows_the_theme_and_leaves_room_for_its_controls():
+    frames = np.full((3, 2, 1, 2, 2), np.nan)  # T=3 canvases of 2 samples of 2 x 2: one pixel drawn per frame
+    frames[1:, :, 0, 0, 0] = 1.0
+    frames[2:, :, 0, 0, 1] = 0.0
+    fig = sampling_animation(frames, ncols=2, title="samples")
+    # nothing paints a background of its own: the gaps between samples show the page's (light or dark) theme,
+    # and a pixel not drawn yet has a see-through colour of its own, apart from drawn black (0) and white (1)
+    assert fig.layout.plot_bgcolor is None and fig.layout.paper_bgcolor is None
+    first = np.array(fig.frames[0].data[0].z, dtype=float)
+    assert np.isnan(first[:, 2]).all() and (first[:, [0, 1, 3, 4]] == UNDRAWN).all()
+    last = np.array(fig.frames[-1].data[0].z, dtype=float)
+    assert last[0, 0] == 1.0 and last[0, 1] == 0.0 and last[1, 0] == UNDRAWN
+    np.testing.assert_array_equal(np.array(fig.data[0].z, dtype=float), last)  # opens on the finished samples
+    undrawn = CANVAS_SCALE[0][1]
+    assert fig.data[0].zmin == UNDRAWN and undrawn.startswith("rgba(") and float(undrawn[:-1].split(",")[-1]) < 1
+    # the buttons sit above the slider, both inside the bottom margin (not clipped), no button lit up
+    buttons, slider = fig.layout.updatemenus[0], fig.layout.sliders[0]
+    assert buttons.active == -1 and buttons.y == slider.y == 0 and buttons.yanchor == slider.yanchor == "top"
+    assert buttons.pad.t + 40 <= slider.pad.t  # a row of buttons is about 35 px high
+    assert slider.pad.t + 80 <= fig.layout.margin.b  # label, track, ticks and their numbers: about 75 px
+    assert fig.layout.height - fig.layout.margin.t - fig.layout.margin.b >= 120  # the samples keep their size

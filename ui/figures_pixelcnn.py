@@ -12,6 +12,15 @@ CHANNEL_NAMES = ("R", "G", "B")
 # receptive-field categories: not seen, seen, blind spot, the pixel itself
 FIELD_COLOURS = ("#f2f2f2", PALETTE[0], PALETTE[1], "#f5c518")
 FIELD_LABELS = ("not seen", "seen", "blind spot", "this pixel")
+# The sampling animation draws on the page's own background (light or dark theme): a pixel not drawn yet has
+# a see-through accent of its own, apart from the black-to-white of drawn pixels; the gaps between samples
+# stay transparent, as in ui.figures.image_grid. Its buttons and slider use greys that read on either theme.
+UNDRAWN = -1.0  # z of a pixel not drawn yet
+UNDRAWN_COLOUR = "rgba(108, 78, 227, 0.4)"  # PALETTE[0], see-through
+CANVAS_SCALE = [[0.0, UNDRAWN_COLOUR], [0.499, UNDRAWN_COLOUR], [0.5, "rgb(0, 0, 0)"], [1.0, "rgb(255, 255, 255)"]]
+CONTROL_GREY = "rgba(128, 128, 128, 0.6)"
+CONTROL_COLOURS = {"bgcolor": "rgba(128, 128, 128, 0.15)", "bordercolor": CONTROL_GREY}
+CONTROLS_PX = 160  # room under the canvas for the play / pause buttons and the slider with its labels
 
 
 def _discrete_scale(colours) -> list:
@@ -77,12 +86,11 @@ def receptive_fields(maps: dict[str, tuple[np.ndarray, np.ndarray]], pixel: tupl
 def sampling_animation(frames: np.ndarray, ncols: int = 8, title: str | None = None,
                        frame_ms: int = 60) -> go.Figure:
     """Frames (T, N, C, H, W), undrawn pixels NaN, as an animated grid with play / pause and a slider."""
-    mosaics = [tile(f, ncols) for f in frames]
-    undrawn = "#9aa7b8"
+    mosaics = [tile(np.where(np.isnan(f), UNDRAWN, f), ncols) for f in frames]  # NaN left: the gaps
 
     def heat(z):
-        return go.Heatmap(z=z, colorscale="gray", zmin=0, zmax=1, showscale=False,
-                          hovertemplate="value %{z:.0f}<extra></extra>")
+        return go.Heatmap(z=z, colorscale=CANVAS_SCALE, zmin=UNDRAWN, zmax=1, showscale=False,
+                          hovertemplate="value %{z:.0f} (−1: not drawn yet)<extra></extra>")
 
     fig = go.Figure(data=[heat(mosaics[0])],
                     frames=[go.Frame(data=[heat(z)], name=str(t)) for t, z in enumerate(mosaics)])
@@ -95,10 +103,15 @@ def sampling_animation(frames: np.ndarray, ncols: int = 8, title: str | None = N
     steps = [{"args": [[str(t)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}],
               "label": str(t), "method": "animate"} for t in range(len(mosaics))]
     aspect = mosaics[0].shape[0] / mosaics[0].shape[1]
-    fig.update_layout(plot_bgcolor=undrawn,
-                      updatemenus=[{"type": "buttons", "buttons": [play, pause], "direction": "left",
-                                    "x": 0, "y": -0.02, "xanchor": "left", "yanchor": "top"}],
-                      sliders=[{"steps": steps, "active": len(steps) - 1, "x": 0.25, "len": 0.75, "y": -0.02,
-                                "currentvalue": {"prefix": "pixels drawn: "}}])
+    fig.update_layout(
+        # Under the canvas, the buttons above the slider (side by side they overlap in lecture mode's bigger
+        # type). No button is marked active: plotly marks it with a light fill that hides a dark theme's text.
+        updatemenus=[{"type": "buttons", "buttons": [play, pause], "direction": "left", "active": -1,
+                      "x": 0, "y": 0, "xanchor": "left", "yanchor": "top", "pad": {"t": 12}, **CONTROL_COLOURS}],
+        sliders=[{"steps": steps, "active": len(steps) - 1, "x": 0, "len": 1, "y": 0, "yanchor": "top",
+                  "pad": {"t": 62, "b": 0}, "currentvalue": {"prefix": "pixels drawn: "}, **CONTROL_COLOURS,
+                  "activebgcolor": CONTROL_GREY, "tickcolor": CONTROL_GREY}])
     fig.data[0].z = mosaics[-1]  # the page opens on the finished samples; Play replays the drawing
-    return _layout(fig, title, int(min(620, 120 + 420 * aspect)))
+    canvas = int(min(480, max(120, 420 * aspect)))  # px for the samples themselves
+    _layout(fig, title, 40 + canvas + CONTROLS_PX)
+    return fig.update_layout(margin_b=CONTROLS_PX)
