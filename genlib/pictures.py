@@ -41,12 +41,34 @@ def as_images(x: torch.Tensor, likelihood=None) -> np.ndarray:
     return _numpy(likelihood.prepare(x) if likelihood is not None else x)
 
 
+_SERIES_CACHE: dict[tuple[int, str], tuple] = {}  # (id(history), key) -> (first, last, n, steps, values)
+_SERIES_CACHE_SIZE = 256
+
+
 def series(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of one logged term; steps without the term are skipped."""
-    pairs = [(r["step"], r[key]) for r in history if key in r]
-    if not pairs:
-        return np.zeros(0), np.zeros(0)
-    steps, values = zip(*pairs, strict=True)
+    """(steps, values) of one logged term; steps without the term are skipped.
+
+    Live pages ask for the same growing history several times a second: the columns read so far are
+    kept (per history list and key) and only new records are read, as long as the list has only grown
+    (its first record and the last one read are still the same objects at the same places).
+    """
+    n = len(history)
+    cached = _SERIES_CACHE.get((id(history), key))
+    if cached is not None:
+        first, last, done, steps, values = cached
+        if not (done <= n and done and history[0] is first and history[done - 1] is last):
+            cached = None
+    if cached is None:
+        done, steps, values = 0, [], []
+    steps, values = list(steps), list(values)  # a cached entry is never changed in place
+    for r in history[done:]:
+        if key in r:
+            steps.append(r["step"])
+            values.append(r[key])
+    if n:
+        if len(_SERIES_CACHE) >= _SERIES_CACHE_SIZE:
+            _SERIES_CACHE.pop(next(iter(_SERIES_CACHE)))  # the oldest entry
+        _SERIES_CACHE[(id(history), key)] = (history[0], history[-1], n, steps, values)
     return np.asarray(steps), np.asarray(values, dtype=np.float64)
 
 

@@ -15,9 +15,20 @@ MAX_POINTS = 600  # curves are thinned to about this many points before drawing
 
 
 def _layout(fig: go.Figure, title: str | None, height: int | None = None, **kw) -> go.Figure:
-    fig.update_layout(title={"text": title or "", "x": 0.01, "font": {"size": 15}},
-                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), height=height, **kw)
+    fig.update_layout(_base_layout(title, height), **kw)
     return fig
+
+
+def _base_layout(title: str | None, height: int | None = None) -> dict:
+    """The title, margins and height every figure shares, as a layout dict."""
+    return {"title": {"text": title or "", "x": 0.01, "font": {"size": 15}},
+            "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}, "height": height}
+
+
+def _figure(data: list, title: str | None, height: int | None, **layout) -> go.Figure:
+    """One ``go.Figure`` built in one go: the live pages redraw several each tick, and plotly's
+    ``update_*`` calls after construction cost several times more than the construction itself."""
+    return go.Figure(data=data, layout={**_base_layout(title, height), **layout})
 
 
 def thin(x, y, max_points: int = MAX_POINTS):
@@ -48,51 +59,50 @@ def image_grid(images: np.ndarray, ncols: int = 8, title: str | None = None, hei
                row_labels: list[str] | None = None) -> go.Figure:
     """A grid of gray images (white ink on black, like the digits) drawn as one heatmap."""
     mosaic = tile(images, ncols)
-    fig = go.Figure(go.Heatmap(z=mosaic, colorscale="gray", zmin=0, zmax=1, showscale=False,
-                               hovertemplate="value %{z:.2f}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
-    fig.update_xaxes(visible=False, constrain="domain")
+    hidden = {"visible": False, "constrain": "domain"}
+    layout = {"xaxis": hidden, "yaxis": {**hidden, "autorange": "reversed", "scaleanchor": "x"}}
     if row_labels:
         h = (mosaic.shape[0] + 1) / len(row_labels)
-        for i, label in enumerate(row_labels):
-            fig.add_annotation(x=-0.5, y=i * h + h / 2 - 1, text=label, showarrow=False, xanchor="right",
-                               font={"size": 11})
-        fig.update_layout(margin=dict(l=90))
+        layout["annotations"] = [{"x": -0.5, "y": i * h + h / 2 - 1, "text": label, "showarrow": False,
+                                  "xanchor": "right", "font": {"size": 11}} for i, label in enumerate(row_labels)]
     aspect = mosaic.shape[0] / mosaic.shape[1]
-    return _layout(fig, title, height or int(min(600, max(120, 40 + 420 * aspect))))
+    fig = _figure([go.Heatmap(z=mosaic, colorscale="gray", zmin=0, zmax=1, showscale=False,
+                              hovertemplate="value %{z:.2f}<extra></extra>")],
+                  title, height or int(min(600, max(120, 40 + 420 * aspect))), **layout)
+    if row_labels:
+        fig.layout.margin.l = 90
+    return fig
 
 
 def line_chart(series: dict, title: str | None = None, xlabel: str = "step", ylabel: str = "",
                height: int = 280, log_y: bool = False, dashed: tuple[str, ...] = ()) -> go.Figure:
     """Overlaid curves: ``series`` maps a name to (x, y)."""
-    fig = go.Figure()
+    traces = []
     for i, (name, (x, y)) in enumerate(series.items()):
         x, y = thin(x, y)
-        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines",
+        traces.append(go.Scatter(x=x, y=y, name=name, mode="lines",
                                  line={"color": PALETTE[i % len(PALETTE)], "width": 2,
                                        "dash": "dash" if name in dashed else "solid"}))
-    fig.update_xaxes(title=xlabel)
-    fig.update_yaxes(title=ylabel, type="log" if log_y else "linear")
-    return _layout(fig, title, height, legend={"orientation": "h", "y": -0.25}, hovermode="x unified")
+    return _figure(traces, title, height, xaxis={"title": {"text": xlabel}},
+                   yaxis={"title": {"text": ylabel}, "type": "log" if log_y else "linear"},
+                   legend={"orientation": "h", "y": -0.25}, hovermode="x unified")
 
 
 def heatmap(z: np.ndarray, x=None, y=None, title: str | None = None, colorscale: str = "Viridis",
             zmin=None, zmax=None, colorbar_title: str = "", height: int = 280, xlabel: str = "",
             ylabel: str = "") -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale=colorscale, zmin=zmin, zmax=zmax,
-                               colorbar={"title": colorbar_title}))
-    fig.update_xaxes(title=xlabel)
-    fig.update_yaxes(title=ylabel)
-    return _layout(fig, title, height)
+    return _figure([go.Heatmap(z=z, x=x, y=y, colorscale=colorscale, zmin=zmin, zmax=zmax,
+                               colorbar={"title": {"text": colorbar_title}})], title, height,
+                   xaxis={"title": {"text": xlabel}}, yaxis={"title": {"text": ylabel}})
 
 
 def bar_chart(labels, values, title: str | None = None, ylabel: str = "", height: int = 260,
               threshold: float | None = None, threshold_label: str = "") -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color=PALETTE[0]))
+    fig = _figure([go.Bar(x=list(labels), y=list(values), marker_color=PALETTE[0])], title, height,
+                  yaxis={"title": {"text": ylabel}})
     if threshold is not None:
         fig.add_hline(y=threshold, line_dash="dot", line_color=PALETTE[1], annotation_text=threshold_label)
-    fig.update_yaxes(title=ylabel)
-    return _layout(fig, title, height)
+    return fig
 
 
 def scatter_2d(points: np.ndarray, labels=None, title: str | None = None, height: int = 380,
