@@ -1,8 +1,10 @@
 """Live training in the app against headless ``fit`` (the UI's overhead), and the app's start-up.
 
 Starts ``streamlit run app.py`` on loopback, opens the ELBO & β page in the system Chromium, presses
-Train and reads the step counter over a fixed window; then runs headless ``fit`` on the same model,
-data and settings for the same window in this process. The ratio is live / headless steps per second.
+Train and reads the step counter over a fixed window. Headless training (``TrainingRun``, as ``fit`` runs
+it) on the same model, data and settings runs in this process for half that window just before the server
+starts and half just after it stops, so that a drift in the machine's speed hits both sides alike. The ratio
+is live / headless steps per second.
 Also times cold start (process start -> health endpoint "ok" -> home page painted) and the ELBO page's
 first paint. Needs Chromium and Playwright (as the browser tests do).
 
@@ -43,6 +45,7 @@ def measure(window_s: float = WINDOW_S) -> dict:
 
     if chromium_executable() is None:
         raise RuntimeError("needs the system Chromium (apt-get install -y chromium)")
+    headless_before = _headless_rate(window_s / 2)
     started = time.perf_counter()
     with AppServer() as server, sync_playwright() as p:
         healthy = server.startup_s
@@ -64,7 +67,7 @@ def measure(window_s: float = WINDOW_S) -> dict:
         live = (_step(page) - first) / (time.perf_counter() - t)
         page.get_by_role("button", name=re.compile("Pause")).click()
         browser.close()
-    headless = _headless_rate(window_s)
+    headless = (headless_before + _headless_rate(window_s / 2)) / 2
     return {"healthy_s": healthy, "home_paint_s": home_paint, "elbo_paint_s": elbo_paint, "live": live,
             "headless": headless, "ratio": live / headless}
 
@@ -81,7 +84,7 @@ def run() -> list[dict]:
         {"bench": "live_vs_headless", "figure": "live training in the app", "value": f"{m['live']:.0f} steps/s",
          "note": f"ELBO page, digits VAE 8 / 256-256, {WINDOW_S:.0f} s window"},
         {"bench": "live_vs_headless", "figure": "headless TrainingRun", "value": f"{m['headless']:.0f} steps/s",
-         "note": "same model and settings, same process"},
+         "note": "same model and settings, this process, half before and half after the live window"},
         {"bench": "live_vs_headless", "figure": "live / headless", "value": f"{m['ratio']:.2f}x",
          "note": "target >= 0.70x"},
     ]

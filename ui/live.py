@@ -24,11 +24,14 @@ import torch
 
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
-# Each fragment re-run costs about 0.1-0.25 s on a 2-core laptop besides its training (script-run set-up,
-# sending the figures, the browser drawing them), so a tick trains for a good share of a second to keep
-# most of the machine on training; the timer asks for the next tick as soon as one ends.
+# A tick trains for BUDGET_S, then draws. Drawing the ELBO page's four figures costs the server about
+# 0.02 s and the browser more on the other core, and the browser keeps up at about two redraws a second
+# on a 2-core laptop while training runs at 0.75x of headless speed (python -m bench live_vs_headless); at
+# 0.3 s a tick it was 0.69x. Streamlit's collection of all garbage after each script run (0.15 s, GIL held)
+# is switched off in .streamlit/config.toml (runner.postScriptGC). The timer asks for the next tick while
+# one runs, so ticks follow each other at once.
 TICK_HZ = float(os.environ.get("GENLAB_TICK_HZ", "4"))  # fragment re-runs per second while training (at most)
-BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.3"))  # training time per tick, all runs together
+BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.4"))  # training time per tick, all runs together
 
 # The server answers every session (and its health check) from one event-loop thread, which needs the GIL
 # that training threads hold between torch ops: hand the GIL over every 1 ms instead of Python's 5 ms.
