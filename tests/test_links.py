@@ -197,8 +197,8 @@ def test_charts_follow_the_streamlit_theme_and_builders_hard_code_no_background(
 # ------------------------------------------------------------------------------------ device and data
 
 
-def test_device_is_the_cpu_and_the_choice_is_hidden_without_cuda():
-    assert not torch.cuda.is_available(), "this test describes a machine without CUDA"
+def test_device_is_the_cpu_and_the_choice_is_hidden_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without CUDA, even on a GPU box
     script = "import streamlit as st\nfrom ui.state import device, device_select\ndevice_select()\nst.write(device())"
     at = AppTest.from_string(script).run()
     assert not at.radio and at.markdown[0].value == "cpu"

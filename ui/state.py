@@ -113,7 +113,8 @@ def device_select(container=st) -> None:
     """The sidebar's device choice; drawn only where CUDA is available (CPU stays the default)."""
     if len(device_choices()) > 1:
         container.radio("Train on", device_choices(), key="device", horizontal=True,
-                        help="Where Train runs. Pretrained models and evaluation stay on the CPU.")
+                        help="Where Train runs, and where the trained model is evaluated and drawn. "
+                             "Pretrained models stay on the CPU.")
 
 
 def device() -> str:
