@@ -174,3 +174,14 @@ def test_missing_set_names_the_folder_and_downloads_nothing(tmp_path, name):
     assert str(tmp_path / name) in str(info.value)
     assert "download=True" in str(info.value)
     assert not (tmp_path / name).exists()  # nothing was created, nothing fetched
+
+
+def test_digits_are_scikit_learns_digits_exactly():
+    from sklearn.datasets import load_digits
+
+    from genlib.data import _digits
+
+    x, y, _, levels = _digits()
+    bunch = load_digits()
+    assert np.array_equal(x[:, 0], (bunch.images / 16.0).astype(np.float32)) and np.array_equal(y, bunch.target)
+    assert levels == 17 and x.dtype == np.float32 and y.dtype == np.int64
