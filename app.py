@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui import export
 from ui.pages import catalogue
-from ui.state import device_select, lecture_mode, sanitize_url, share_url, url_notes, words
+from ui.state import device_select, lecture_mode, preload, sanitize_url, share_url, url_notes, words
 
 LECTURE_CSS = """<style>
 .stMarkdown p, .stMarkdown li, [data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p,
@@ -32,6 +32,7 @@ if lecture_mode():
 
 export.begin_page(page.title)
 page.run()
+preload()  # torch, in the background, for the next page (the home page itself does not need it)
 
 with st.sidebar:
     st.divider()

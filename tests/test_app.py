@@ -1,5 +1,7 @@
 """AppTest: the app shell, the home page and the ELBO & β page, including a few live-training ticks."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,15 @@ def test_garbage_in_the_url_is_ignored_not_a_traceback():
     assert not at.exception
     assert at.slider(key="latent").value <= 32
     assert at.selectbox(key="data").value == "digits"
+
+
+def test_the_home_page_path_does_not_import_torch():
+    """app.py's own imports stay light (torch takes about a second): torch is imported by pages that use
+    it, or in the background by ``ui.state.preload``."""
+    code = ("import sys\nimport streamlit\nfrom ui import export, pages, state\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "assert state.device_choices() == ['cpu']\n"
+            "state.preload(); state._preloader.join(60)\n"
+            "assert 'torch' in sys.modules and state._torch_if_loaded() is sys.modules['torch']\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -13,7 +13,6 @@ A "run" is anything with ``advance(n) -> list``, ``done``, ``stopped``, ``step``
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -32,10 +31,6 @@ MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_cou
 # one runs, so ticks follow each other at once.
 TICK_HZ = float(os.environ.get("GENLAB_TICK_HZ", "4"))  # fragment re-runs per second while training (at most)
 BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.4"))  # training time per tick, all runs together
-
-# The server answers every session (and its health check) from one event-loop thread, which needs the GIL
-# that training threads hold between torch ops: hand the GIL over every 1 ms instead of Python's 5 ms.
-sys.setswitchinterval(0.001)
 
 # One intra-op thread per training: the server trains several sessions at once and the browser draws on
 # the same cores; a second OpenMP thread per op then spins against them (measured on 2 cores: live training

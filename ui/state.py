@@ -8,14 +8,22 @@ including the user's own uploads (``dataset_select``, ``get_dataset``), and shar
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
+import threading
 from urllib.parse import urlencode
 
 import streamlit as st
-import torch
 
-from genlib import data, pretrained
 from ui import export
+
+# torch and genlib are imported where they are used, not here: app.py imports this module, and the home
+# page should not wait about a second for torch. ``preload`` imports torch in the background instead.
+
+# The server answers every session (and its health check) from one event-loop thread, which needs the GIL
+# that script threads (training, imports) hold between C calls: hand the GIL over every 1 ms, not 5 ms.
+sys.setswitchinterval(0.001)
 
 # Every chart's toolbar downloads a PNG at twice the screen resolution.
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -27,12 +35,16 @@ UPLOAD_PREFIX = "upload: "  # uploaded sets are offered as "upload: <file name>"
 @st.cache_resource(show_spinner=False, max_entries=32)
 def cached_dataset(name: str, split: str = "train", seed: int = 0):
     """A built-in dataset, loaded once per process and shared by every session (do not modify it)."""
+    from genlib import data
+
     return data.load_dataset(name, split, seed)
 
 
 @st.cache_resource(show_spinner="Loading the pretrained model…", max_entries=32)
 def cached_pretrained(name: str):
     """A pretrained model shared by every session: read-only (``copy.deepcopy`` it before training)."""
+    from genlib import pretrained
+
     model = pretrained.load(name)
     model.eval()
     model.requires_grad_(False)
@@ -40,7 +52,39 @@ def cached_pretrained(name: str):
 
 
 def pretrained_available(name: str) -> bool:
+    from genlib import pretrained
+
     return name in pretrained.names()
+
+
+_preloading = threading.Lock()
+_preloader: threading.Thread | None = None
+PRELOADED = ("torch",)  # the one slow import (about a second on 2 cores); genlib's own modules take ms
+
+
+def preload() -> None:
+    """Import torch in a background thread, once per process, so that the first page that trains or
+    draws a model does not wait for it. The thread touches no Streamlit; a page that imports torch
+    meanwhile simply waits for the same import to finish."""
+    global _preloader
+    if all(name in sys.modules for name in PRELOADED) or not _preloading.acquire(blocking=False):
+        return
+
+    def work():
+        for name in PRELOADED:
+            importlib.import_module(name)
+
+    _preloader = threading.Thread(target=work, name="genlab-preload", daemon=True)
+    _preloader.start()
+
+
+def _torch_if_loaded():
+    """torch if it is imported (by a page, or by ``preload`` which has finished), else None without waiting."""
+    if "torch" not in sys.modules or (_preloader is not None and _preloader.is_alive()):
+        return None
+    import torch  # already in sys.modules: waits only if another page's thread is still importing it
+
+    return torch
 
 
 def seed_input(key: str = "seed", label: str = "Seed", container=st) -> int:
@@ -105,8 +149,10 @@ def show_error(exc: BaseException, context: str = "") -> None:
 
 
 def device_choices() -> list[str]:
-    """"cpu", plus "cuda" where a GPU is present."""
-    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    """"cpu", plus "cuda" where a GPU is present. Asked only once torch is loaded: every page that trains
+    imports it before the sidebar is drawn, and the home page need not wait for it to offer no choice."""
+    torch = _torch_if_loaded()
+    return ["cpu", "cuda"] if torch is not None and torch.cuda.is_available() else ["cpu"]
 
 
 def device_select(container=st) -> None:
@@ -139,12 +185,15 @@ def add_upload(upload) -> str:
     return name
 
 
-def dataset_select(key: str = "data", allowed=data.IMAGE_SETS, label: str = "Data", container=st,
+def dataset_select(key: str = "data", allowed=None, label: str = "Data", container=st,
                    help: str | None = None) -> str:
-    """A data set picker: the built-in ``allowed`` names (bound to the URL) and, where the page takes
-    images, this session's uploads. Read the choice with ``get_dataset``."""
+    """A data set picker: the built-in ``allowed`` names (all image sets by default; bound to the URL) and,
+    where the page takes images, this session's uploads. Read the choice with ``get_dataset``."""
+    from genlib.data import IMAGE_SETS
+
+    allowed = IMAGE_SETS if allowed is None else allowed
     options = list(allowed)
-    if any(name in data.IMAGE_SETS for name in allowed):
+    if any(name in IMAGE_SETS for name in allowed):
         options += list(uploads())
     return container.selectbox(label, options, key=key, bind="query-params",
                                help=help or "Built-in sets, and your own from the Your data page.")
