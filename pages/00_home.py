@@ -1,15 +1,26 @@
 """Home — what genlab is and what each page teaches."""
 
+import numpy as np
 import streamlit as st
 
+from genlib import schedules
+from ui import figures
 from ui.pages import catalogue
+from ui.state import plot
 
 st.title("🧪 genlab")
-st.markdown(
+intro, picture = st.columns([3, 2])
+intro.markdown(
     "Explore generative models in your browser: pick a model, move β or an annealing schedule, train a small "
     "model live on your CPU and look inside it. Every page opens on a pretrained model; nothing trains until "
     "you press **Train**. Settings live in the URL, so a link reopens the same view."
 )
+with picture:
+    steps = np.arange(0, 2000, 4)
+    shown = {"constant β = 1": schedules.constant(1.0), "monotonic warm-up": schedules.monotonic(2000, 0.25),
+             "cyclical (Fu et al., 2019)": schedules.cyclical(2000, 4, 0.5)}
+    plot(figures.line_chart({name: (steps, [s(int(t)) for t in steps]) for name, s in shown.items()},
+                            "Three ways to weigh the KL term over a run", ylabel="β", height=230), key="home_beta")
 
 for info in catalogue():
     if info.is_home:
