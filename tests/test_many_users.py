@@ -2,10 +2,9 @@
 
 Each session opens its own settings (latent dimensions 2..11, seed 0..9) and presses Train. The cap on
 concurrent trainings (the app's default, one per CPU core: 2 here) lets that many train live for ~20 s while
-the others are told the app is busy. While they train the health endpoint answers within 1 s (polled from
-a thread); while the ten sessions open the page at once or are read back it must still answer, within
-BUSY_PHASE_HEALTH_LIMIT_S (measured 1.9-3.3 s here: short of issue 10's 1 s "throughout");
-the live reruns' p95 interval stays <= 2 s, and the server's RSS (/proc/<pid>/status) stays bounded. At the
+the others are told the app is busy. Throughout (while the ten sessions open the page at once, train, and
+are read back) the health endpoint answers within 1 s (polled from a process of its own); the live
+reruns' p95 interval stays <= 2 s, and the server's RSS (/proc/<pid>/status) stays bounded. At the
 end each session still shows its own settings and, for the trainers, a model with its own latent size.
 
 Playwright's sync API is not thread-safe: the ten pages are driven round-robin from this thread.
@@ -32,10 +31,9 @@ N_USERS = 10
 CAP = int(os.environ.get("GENLAB_MANY_USERS_CAP", str(os.cpu_count() or 2)))  # the app's default cap
 TRAIN_S = 20.0
 HEALTH_LIMIT_S, RERUN_P95_LIMIT_S, RSS_LIMIT_MB = 1.0, 2.0, 3000
-# Measured on 2 cores, where the server, ten browser contexts and this test share the CPU: while the ten
-# sessions open the page (and torch first loads) or are read back, the health answer took up to 1.9-3.3 s.
-# Issue 10's 1 s bound is asserted while the sessions train; elsewhere the server must still answer.
-BUSY_PHASE_HEALTH_LIMIT_S = 6.0
+# Measured on 2 cores, where the server, ten browser contexts and this test share the CPU, slowest health
+# answers (loading / training / checking): 0.81 / 0.62 / 0.01 s, 0.70 / 0.41 / 0.00 s, 0.61 / 0.25 / 0.53 s.
+# (1.9-3.3 s while loading before Streamlit's gc.collect(2) after every script run was switched off.)
 BUSY = "The app is busy"
 
 
@@ -197,8 +195,7 @@ def test_ten_sessions_train_at_once_isolated_healthy_and_capped():
     print(report)
     (ARTIFACTS / "many-users.txt").write_text(report + "\n")
     assert not poller.failures, report
-    assert poller.slowest("training") < HEALTH_LIMIT_S, report
-    assert max(s for _, s in poller.latencies) < BUSY_PHASE_HEALTH_LIMIT_S, report
+    assert max(s for _, s in poller.latencies) < HEALTH_LIMIT_S, report
     assert all(s > 0 for s in steps.values()) and len(steps) == CAP, report
     assert np.percentile(gaps, 95) <= RERUN_P95_LIMIT_S, report
     assert max(poller.rss) < RSS_LIMIT_MB, report
