@@ -24,11 +24,13 @@ import torch
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
 # A tick trains for BUDGET_S, then draws. Drawing the ELBO page's four figures costs the server about
-# 0.02 s and the browser more on the other core, and the browser keeps up at about two redraws a second
-# on a 2-core laptop while training runs at 0.75x of headless speed (python -m bench live_vs_headless); at
-# 0.3 s a tick it was 0.69x. Streamlit's collection of all garbage after each script run (0.15 s, GIL held)
-# is switched off in .streamlit/config.toml (runner.postScriptGC). The timer asks for the next tick while
-# one runs, so ticks follow each other at once.
+# 0.02 s, and the browser about half a core on the other CPU while it redraws ~2.3 times a second. On a
+# 2-core laptop live training then keeps 0.64-0.74x of headless speed (python -m bench live_vs_headless,
+# paired rounds); its ceiling is one torch thread against headless's two (0.82x here) times the share of
+# each tick spent training (~0.92). Budgets of 0.5-0.6 s measured the same within this machine's noise.
+# Streamlit's collection of all garbage after each script run (0.15 s holding the GIL) is switched off in
+# .streamlit/config.toml (runner.postScriptGC). The timer asks for the next tick while one runs, so ticks
+# follow each other at once.
 TICK_HZ = float(os.environ.get("GENLAB_TICK_HZ", "4"))  # fragment re-runs per second while training (at most)
 BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.4"))  # training time per tick, all runs together
 
