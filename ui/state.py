@@ -60,6 +60,7 @@ def pretrained_available(name: str) -> bool:
 
 _preloading = threading.Lock()
 _preloader: threading.Thread | None = None
+_importing = threading.Event()  # set while the preload thread is importing
 # Started at once, the import (a second of CPU and GIL) delayed the home page's first paint by about a
 # second on 2 cores (median title paint 2.7 s vs 1.8 s without it): the browser is still loading the page.
 PRELOAD_DELAY_S = 1.0
@@ -76,8 +77,12 @@ def preload() -> None:
 
     def work():
         time.sleep(PRELOAD_DELAY_S)
-        for name in PRELOADED:
-            importlib.import_module(name)
+        _importing.set()
+        try:
+            for name in PRELOADED:
+                importlib.import_module(name)
+        finally:
+            _importing.clear()
 
     _preloader = threading.Thread(target=work, name="genlab-preload", daemon=True)
     _preloader.start()
@@ -85,7 +90,7 @@ def preload() -> None:
 
 def _torch_if_loaded():
     """torch if it is imported (by a page, or by ``preload`` which has finished), else None without waiting."""
-    if "torch" not in sys.modules or (_preloader is not None and _preloader.is_alive()):
+    if "torch" not in sys.modules or _importing.is_set():
         return None
     import torch  # already in sys.modules: waits only if another page's thread is still importing it
 
