@@ -25,7 +25,7 @@ import torch
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
 # A tick trains for BUDGET_S, then draws. Drawing the ELBO page's four figures costs the server about
 # 0.02 s, and the browser about half a core on the other CPU while it redraws ~2.3 times a second. On a
-# 2-core laptop live training then keeps 0.64-0.74x of headless speed (python -m bench live_vs_headless,
+# 2-core laptop live training then keeps 0.66-0.74x of headless speed (python -m bench live_vs_headless,
 # paired rounds); its ceiling is one torch thread against headless's two (0.82x here) times the share of
 # each tick spent training (~0.92). Budgets of 0.5-0.6 s measured the same within this machine's noise.
 # Streamlit's collection of all garbage after each script run (0.15 s holding the GIL) is switched off in

@@ -8,7 +8,6 @@ including the user's own uploads (``dataset_select``, ``get_dataset``), and shar
 
 from __future__ import annotations
 
-import importlib
 import math
 import sys
 import threading
@@ -64,23 +63,22 @@ _importing = threading.Event()  # set while the preload thread is importing
 # Started at once, the import (a second of CPU and GIL) delayed the home page's first paint by about a
 # second on 2 cores (median title paint 2.7 s vs 1.8 s without it): the browser is still loading the page.
 PRELOAD_DELAY_S = 1.0
-PRELOADED = ("torch",)  # the one slow import (about a second on 2 cores); genlib's own modules take ms
 
 
 def preload() -> None:
-    """Import torch in a background thread, once per process, a second after the first page has run, so
-    that the next page that trains or draws a model does not wait for it. The thread touches no
+    """Import torch (the one slow import: about a second on 2 cores; genlib's own modules take ms) in a
+    background thread, once per process, a second after the first page has run, so that the next page
+    that trains or draws a model does not wait for it. The thread touches no
     Streamlit; a page that imports torch meanwhile simply waits for the same import to finish."""
     global _preloader
-    if all(name in sys.modules for name in PRELOADED) or not _preloading.acquire(blocking=False):
+    if "torch" in sys.modules or not _preloading.acquire(blocking=False):
         return
 
     def work():
         time.sleep(PRELOAD_DELAY_S)
         _importing.set()
         try:
-            for name in PRELOADED:
-                importlib.import_module(name)
+            import torch  # noqa: F401
         finally:
             _importing.clear()
 
