@@ -151,6 +151,8 @@ def test_lecture_mode_folds_advanced_controls_and_enlarges_figures():
     assert normal.expander[0].proto.expanded and not lecture.expander[0].proto.expanded
     size = [json.loads(at.get("plotly_chart")[0].proto.spec)["layout"] for at in (normal, lecture)]
     assert size[1]["height"] > size[0]["height"] and size[1]["font"]["size"] >= 18
+    assert size[0]["margin"]["autoexpand"] is False, "live curves keep fixed margins (one layout pass per redraw)"
+    assert size[1]["margin"]["autoexpand"] is True, "lecture mode's larger type gets margins that grow to fit"
 
 
 def test_words_says_less_in_lecture_mode():

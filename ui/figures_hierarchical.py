@@ -6,22 +6,23 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.figures import PALETTE, _layout, bar_chart, thin
+from ui.figures import PALETTE, _figure, _layout, bar_chart, curve_layout, thin
 
 
 def kl_per_layer_chart(curves: dict, title: str = "KL per layer during training", height: int = 280) -> go.Figure:
     """``curves`` maps a layer's name to (steps, raw batch KL, smoothed KL): faint raw, bold smoothed."""
-    fig = go.Figure()
+    traces = []
     for i, (name, (x, raw, smoothed)) in enumerate(curves.items()):
         color = PALETTE[i % len(PALETTE)]
         xr, raw = thin(x, raw)
         xs, smoothed = thin(x, smoothed)
-        fig.add_trace(go.Scatter(x=xr, y=raw, mode="lines", line={"color": color, "width": 1}, opacity=0.3,
-                                 showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=xs, y=smoothed, name=name, mode="lines", line={"color": color, "width": 2}))
-    fig.update_xaxes(title="step")
-    fig.update_yaxes(title="nats per image", rangemode="tozero")
-    return _layout(fig, title, height, legend={"orientation": "h", "y": -0.25}, hovermode="x unified")
+        traces.append({"type": "scatter", "x": xr, "y": raw, "mode": "lines", "line": {"color": color, "width": 1},
+                       "opacity": 0.3, "showlegend": False, "hoverinfo": "skip"})
+        traces.append({"type": "scatter", "x": xs, "y": smoothed, "name": name, "mode": "lines",
+                       "line": {"color": color, "width": 2}})
+    layout = curve_layout(len(curves), "step", "nats per image", titled=bool(title))
+    layout["yaxis"]["rangemode"] = "tozero"
+    return _figure(traces, title, height, **layout)
 
 
 def kl_per_layer_bars(kl_per_layer: list[float], title: str = "KL per layer (test set)") -> go.Figure:

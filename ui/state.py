@@ -138,8 +138,8 @@ def plot_config(key: str | None = None) -> dict:
 def plot(fig, key: str | None = None, **kwargs):
     """Draw a plotly figure with genlab's chart config (2x PNG or SVG from the toolbar), follow the
     light/dark theme, enlarge it in lecture mode, and keep it for the page's HTML export."""
-    if lecture_mode():
-        fig.update_layout(font={"size": LECTURE_FONT}, title_font_size=LECTURE_FONT + 4)
+    if lecture_mode():  # larger fonts, and margins that grow to hold them (see figures.curve_layout)
+        fig.update_layout(font={"size": LECTURE_FONT}, title_font_size=LECTURE_FONT + 4, margin_autoexpand=True)
         if fig.layout.height:
             fig.update_layout(height=int(fig.layout.height * LECTURE_SCALE))
     export.collect(fig, key)
