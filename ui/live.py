@@ -23,11 +23,13 @@ import torch
 
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
-# A tick trains for BUDGET_S, then draws. Drawing the ELBO page's four figures costs the server about
-# 0.02 s, and the browser about half a core on the other CPU while it redraws ~2.3 times a second. On a
-# 2-core laptop live training then keeps 0.66-0.74x of headless speed (python -m bench live_vs_headless,
-# paired rounds); its ceiling is one torch thread against headless's two (0.82x here) times the share of
-# each tick spent training (~0.92). Budgets of 0.5-0.6 s measured the same within this machine's noise.
+# A tick trains for BUDGET_S, then draws. Drawing the ELBO page's four figures costs the server ~0.017 s
+# (ui.figures builds them without plotly's validation) and the browser ~0.4 of the other core while it
+# redraws ~2.3 times a second (fixed chart margins cut it from ~0.8). On 2 cores live training then keeps
+# 0.66-0.72x of headless speed (python -m bench live_vs_headless, paired rounds). Its ceiling is one torch
+# thread against headless's two (0.75-0.89x, measured the same way) times the share of each tick spent
+# training (~0.92). Budgets of 0.5-0.6 s measured the same within this machine's noise; training in a
+# worker thread while the tick draws gained nothing in a side-by-side test (the two contend for the GIL).
 # Streamlit's collection of all garbage after each script run (0.15 s holding the GIL) is switched off in
 # .streamlit/config.toml (runner.postScriptGC). The timer asks for the next tick while one runs, so ticks
 # follow each other at once.
@@ -35,8 +37,9 @@ TICK_HZ = float(os.environ.get("GENLAB_TICK_HZ", "4"))  # fragment re-runs per s
 BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.4"))  # training time per tick, all runs together
 
 # One intra-op thread per training: the server trains several sessions at once and the browser draws on
-# the same cores; a second OpenMP thread per op then spins against them (measured on 2 cores: live training
-# fell from 0.60x to 0.29x of headless speed). GENLAB_TORCH_THREADS overrides it on a bigger machine.
+# the same cores; a second OpenMP thread per op then waits on them (measured on 2 cores, paired: live training
+# fell from 0.64-0.69x to 0.39x of headless speed, and to 0.47-0.56x with OMP_WAIT_POLICY=PASSIVE).
+# GENLAB_TORCH_THREADS overrides it on a bigger machine.
 torch.set_num_threads(int(os.environ.get("GENLAB_TORCH_THREADS", "1")))
 
 _lock = threading.Lock()
