@@ -38,7 +38,7 @@ BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.4"))  # training time p
 
 # One intra-op thread per training: the server trains several sessions at once and the browser draws on
 # the same cores; a second OpenMP thread per op then waits on them (measured on 2 cores, paired: live training
-# fell from 0.64-0.69x to 0.39x of headless speed, and to 0.47-0.56x with OMP_WAIT_POLICY=PASSIVE).
+# fell from 0.69x to 0.39x of headless speed; with OMP_WAIT_POLICY=PASSIVE, from 0.64-0.74x to 0.47-0.56x).
 # GENLAB_TORCH_THREADS overrides it on a bigger machine.
 torch.set_num_threads(int(os.environ.get("GENLAB_TORCH_THREADS", "1")))
 
