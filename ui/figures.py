@@ -35,19 +35,28 @@ def _figure(data: list[dict], title: str | None, height: int | None, **layout) -
     return go.Figure(data=data, layout={**_base_layout(title, height), **layout}, _validate=False)
 
 
-def curve_layout(n_legend: int, xlabel: str = "step", ylabel: str = "", titled: bool = True) -> dict:
-    """The layout of a chart of curves that grows while a model trains, as ``_figure`` keywords.
+LEGEND_ROW_PX = 330  # a one-row legend narrower than this fits under a chart in a half-width column
+
+
+def curve_layout(names: list[str], xlabel: str = "step", ylabel: str = "", titled: bool = True) -> dict:
+    """The layout of a chart of curves that grows while a model trains, as ``_figure`` keywords; ``names``
+    are the legend's entries.
 
     Its margins are fixed and its legend sits in the bottom margin: plotly.js otherwise measures the
     legend and tick labels, grows the margins and lays the chart out a second time, which made each
     redraw of a live chart cost the browser twice as much (26-40 ms against 13-16 ms, one chart in
     Chromium on 2 cores). Fixed margins also keep the plot area still while the tick labels change.
-    ``ui.state.plot`` lets them grow again in lecture mode, whose larger fonts need the room."""
-    legend = n_legend > 1
-    return {"margin": {"l": 64, "r": 16, "t": 40 if titled else 10, "b": 80 if legend else 50, "autoexpand": False},
-            "xaxis": {"title": {"text": xlabel}}, "yaxis": {"title": {"text": ylabel}},
+    A legend too long for one row (estimated: ~6.5 px a character and 45 px for each entry's line) would
+    wrap over the axis, so it gets margins that grow as before. ``ui.state.plot`` lets them grow in
+    lecture mode too, whose larger fonts need the room."""
+    axes = {"xaxis": {"title": {"text": xlabel}}, "yaxis": {"title": {"text": ylabel}}, "hovermode": "x unified"}
+    if sum(45 + 6.5 * len(name) for name in names) > LEGEND_ROW_PX:
+        return {**axes, "legend": {"orientation": "h", "y": -0.25}}
+    legend = len(names) > 1
+    return {**axes, "margin": {"l": 64, "r": 16, "t": 40 if titled else 10, "b": 80 if legend else 50,
+                               "autoexpand": False},
             "legend": {"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom", "x": 0.0},
-            "showlegend": legend, "hovermode": "x unified"}
+            "showlegend": legend}
 
 
 def thin(x, y, max_points: int = MAX_POINTS):
@@ -102,7 +111,7 @@ def line_chart(series: dict, title: str | None = None, xlabel: str = "step", yla
         traces.append({"type": "scatter", "x": x, "y": y, "name": name, "mode": "lines",
                        "line": {"color": PALETTE[i % len(PALETTE)], "width": 2,
                                 "dash": "dash" if name in dashed else "solid"}})
-    layout = curve_layout(len(traces), xlabel, ylabel, titled=bool(title))
+    layout = curve_layout(list(series), xlabel, ylabel, titled=bool(title))
     layout["yaxis"]["type"] = "log" if log_y else "linear"
     return _figure(traces, title, height, **layout)
 

@@ -20,7 +20,7 @@ def kl_per_layer_chart(curves: dict, title: str = "KL per layer during training"
                        "opacity": 0.3, "showlegend": False, "hoverinfo": "skip"})
         traces.append({"type": "scatter", "x": xs, "y": smoothed, "name": name, "mode": "lines",
                        "line": {"color": color, "width": 2}})
-    layout = curve_layout(len(curves), "step", "nats per image", titled=bool(title))
+    layout = curve_layout(list(curves), "step", "nats per image", titled=bool(title))
     layout["yaxis"]["rangemode"] = "tozero"
     return _figure(traces, title, height, **layout)
 
