@@ -49,14 +49,13 @@ def curve_layout(names: list[str], xlabel: str = "step", ylabel: str = "", title
     A legend too long for one row (estimated: ~6.5 px a character and 45 px for each entry's line) would
     wrap over the axis, so it gets margins that grow as before. ``ui.state.plot`` lets them grow in
     lecture mode too, whose larger fonts need the room."""
-    axes = {"xaxis": {"title": {"text": xlabel}}, "yaxis": {"title": {"text": ylabel}}, "hovermode": "x unified"}
+    common = {"xaxis": {"title": {"text": xlabel}}, "yaxis": {"title": {"text": ylabel}}, "hovermode": "x unified",
+              "legend": {"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom", "x": 0.0}}
     if sum(45 + 6.5 * len(name) for name in names) > LEGEND_ROW_PX:
-        return {**axes, "legend": {"orientation": "h", "y": -0.25}}
+        return common  # the legend pushes the bottom margin down as far as its rows need
     legend = len(names) > 1
-    return {**axes, "margin": {"l": 64, "r": 16, "t": 40 if titled else 10, "b": 80 if legend else 50,
-                               "autoexpand": False},
-            "legend": {"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom", "x": 0.0},
-            "showlegend": legend}
+    return {**common, "margin": {"l": 64, "r": 16, "t": 40 if titled else 10, "b": 80 if legend else 50,
+                                 "autoexpand": False}, "showlegend": legend}
 
 
 def thin(x, y, max_points: int = MAX_POINTS):
