@@ -47,8 +47,8 @@ def curve_layout(names: list[str], xlabel: str = "step", ylabel: str = "", title
     redraw of a live chart cost the browser twice as much (26-40 ms against 13-16 ms, one chart in
     Chromium on 2 cores). Fixed margins also keep the plot area still while the tick labels change.
     A legend too long for one row (estimated: ~6.5 px a character and 45 px for each entry's line) would
-    wrap over the axis, so it gets margins that grow as before. ``ui.state.plot`` lets them grow in
-    lecture mode too, whose larger fonts need the room."""
+    wrap over the axis, so it keeps the chart's bottom edge and a margin that grows to hold its rows.
+    ``ui.state.plot`` lets the margins grow in lecture mode too, whose larger fonts need the room."""
     common = {"xaxis": {"title": {"text": xlabel}}, "yaxis": {"title": {"text": ylabel}}, "hovermode": "x unified",
               "legend": {"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom", "x": 0.0}}
     if sum(45 + 6.5 * len(name) for name in names) > LEGEND_ROW_PX:
