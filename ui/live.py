@@ -26,10 +26,11 @@ MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_cou
 # A tick trains for BUDGET_S, then draws. Drawing the ELBO page's four figures costs the server ~0.017 s
 # (ui.figures builds them without plotly's validation) and the browser ~0.4 of the other core while it
 # redraws ~2.3 times a second (fixed chart margins cut it from ~0.8). On 2 cores live training then keeps
-# 0.66-0.72x of headless speed (python -m bench live_vs_headless, paired rounds). Its ceiling is one torch
-# thread against headless's two (0.75-0.89x, measured the same way) times the share of each tick spent
-# training (~0.92). Budgets of 0.5-0.6 s measured the same within this machine's noise; training in a
-# worker thread while the tick draws gained nothing in a side-by-side test (the two contend for the GIL).
+# 0.66-0.74x of headless speed (python -m bench live_vs_headless, paired rounds). Its ceiling is one torch
+# thread against headless's two (0.79-0.82x in those rounds); against headless on one thread the app keeps
+# 0.83-0.95x (each tick spends ~0.95 of its time training). Budgets of 0.5-0.6 s measured the same
+# within this machine's noise; training in a worker thread while the tick draws gained nothing in a
+# side-by-side test (the two contend for the GIL).
 # Streamlit's collection of all garbage after each script run (0.15 s holding the GIL) is switched off in
 # .streamlit/config.toml (runner.postScriptGC). The timer asks for the next tick while one runs, so ticks
 # follow each other at once.
