@@ -153,6 +153,8 @@ def test_lecture_mode_folds_advanced_controls_and_enlarges_figures():
     assert size[1]["height"] > size[0]["height"] and size[1]["font"]["size"] >= 18
     assert size[0]["margin"]["autoexpand"] is False, "live curves keep fixed margins (one layout pass per redraw)"
     assert size[1]["margin"]["autoexpand"] is True, "lecture mode's larger type gets margins that grow to fit"
+    axis = size[1]["xaxis"]
+    assert axis["tickfont"]["size"] >= 18 and axis["title"]["font"]["size"] >= 18, "tick labels too, not only titles"
 
 
 def test_words_says_less_in_lecture_mode():

@@ -139,7 +139,11 @@ def plot(fig, key: str | None = None, **kwargs):
     """Draw a plotly figure with genlab's chart config (2x PNG or SVG from the toolbar), follow the
     light/dark theme, enlarge it in lecture mode, and keep it for the page's HTML export."""
     if lecture_mode():  # larger fonts, and margins that grow to hold them (see figures.curve_layout)
-        fig.update_layout(font={"size": LECTURE_FONT}, title_font_size=LECTURE_FONT + 4, margin_autoexpand=True)
+        fig.update_layout(font={"size": LECTURE_FONT}, title_font_size=LECTURE_FONT + 4, margin_autoexpand=True,
+                          legend_font_size=LECTURE_FONT)
+        # Streamlit's theme sizes tick labels and axis titles itself, below the figure's font: set them too.
+        for axes in (fig.update_xaxes, fig.update_yaxes):
+            axes(tickfont_size=LECTURE_FONT, title_font_size=LECTURE_FONT)
         if fig.layout.height:
             fig.update_layout(height=int(fig.layout.height * LECTURE_SCALE))
     export.collect(fig, key)
