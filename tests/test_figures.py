@@ -21,6 +21,8 @@ BUILDERS = {
     "image_grid": lambda: figures.image_grid(rng.random((16, 1, 8, 8)), 8, "Samples"),
     "image_grid with row labels": lambda: figures.image_grid(rng.random((12, 3, 8, 8)), 4, row_labels=["a", "b", "c"]),
     "heatmap": lambda: figures.heatmap(rng.random((4, 6)), title="KL", colorscale="Viridis", colorbar_title="nats"),
+    "heatmap, a colour scale given as a list": lambda: figures.heatmap(rng.random((3, 3)), colorscale=[[0, "red"],
+                                                                                                  [1, "blue"]]),
     "bar_chart": lambda: figures.bar_chart(["z0", "z1"], [0.5, 0.001], "KL", threshold=0.01, threshold_label="0.01"),
     "kl_per_layer_chart": lambda: kl_per_layer_chart({"z1": (steps, curve, curve), "z2": (steps, curve, curve)}),
 }
