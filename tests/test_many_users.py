@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,8 +32,9 @@ N_USERS = 10
 CAP = int(os.environ.get("GENLAB_MANY_USERS_CAP", str(os.cpu_count() or 2)))  # the app's default cap
 TRAIN_S = 20.0
 HEALTH_LIMIT_S, RERUN_P95_LIMIT_S, RSS_LIMIT_MB = 1.0, 2.0, 3000
-# Measured on 2 cores, where the server, ten browser contexts and this test share the CPU, slowest health
-# answers (loading / training / checking): 0.81 / 0.62 / 0.01 s, 0.70 / 0.41 / 0.00 s, 0.61 / 0.25 / 0.53 s.
+# Measured on 2 cores, where the server, ten browser contexts (at a lower priority: see
+# _lower_priority_of_our_browser) and this test share the CPU, slowest health answers (loading / training /
+# checking): 0.59 / 0.22 / 0.21 s, 0.50 / 0.28 / 0.00 s, 0.56 / 0.55 / 0.00 s, 0.69 / 0.24 / 0.50 s.
 # (1.9-3.3 s while loading before Streamlit's gc.collect(2) after every script run was switched off.)
 BUSY = "The app is busy"
 
@@ -126,6 +128,35 @@ def _kl_bars(page) -> int | None:
         return null; }""")
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _lower_priority_of_our_browser(niceness: int = 10) -> None:
+    """Ten users' browsers run on ten machines in a class, not on the server's two cores. Here they share
+    them, and each new context's renderer parsing Streamlit's scripts starved the server of CPU: health
+    answers took 1.1-1.7 s in about half the runs while pages opened, whichever code was served (measured
+    on 2 cores of an Intel Xeon, 2026-11-25). At niceness 10 the browser still gets every idle cycle, and
+    the server's own worst answer is what is measured: 0.50-0.69 s while loading, 0.22-0.55 s while
+    training (4 runs).
+    Renderers started later are forked from these processes and inherit it. Linux only (/proc)."""
+    me = os.getpid()
+    for proc in Path("/proc").glob("[0-9]*"):
+        pid, ancestor = int(proc.name), int(proc.name)
+        for _ in range(16):  # our own descendants only: walk up a few parents
+            ancestor = _parent(ancestor)
+            if ancestor in (0, 1, me):
+                break
+        try:
+            if ancestor == me and "chrom" in (proc / "comm").read_text():
+                os.setpriority(os.PRIO_PROCESS, pid, niceness)
+        except OSError:
+            pass
+
+
 def test_ten_sessions_train_at_once_isolated_healthy_and_capped():
     require_browser()
     from playwright.sync_api import sync_playwright
@@ -135,6 +166,7 @@ def test_ten_sessions_train_at_once_isolated_healthy_and_capped():
         poller = HealthPoller(server)
         poller.start()
         browser = launch(p)
+        _lower_priority_of_our_browser()
         pages = []
         try:
             for i in range(N_USERS):  # each user: a context of its own (own cookies, own session)
