@@ -36,8 +36,9 @@ def test_lab_trains_several_runs_in_lock_step():
     assert not at.exception and any("Press **Train**" in i.value for i in at.info)
     at.button(key="lab-train").click().run()
     assert not at.exception
+    at.run()  # one more tick of the fragment (each tick draws what the one before trained)
     first = _step(at)
-    at.run()  # one more tick of the fragment
+    at.run()
     assert not at.exception and _step(at) > first > 0
     charts = at.get("plotly_chart")
     assert len(charts) >= 8  # schedules, recon, KL, ELBO, β, AU, MI, heatmap
@@ -75,6 +76,7 @@ def test_collapse_page_trains_both_runs_live():
     assert not at.exception and not at.error
     at.button(key="collapse-train").click().run()
     assert not at.exception
+    at.run()
     first = _step(at)
     at.run()
     assert not at.exception and _step(at) > first > 0

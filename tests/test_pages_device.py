@@ -64,7 +64,8 @@ def test_a_page_trains_evaluates_and_draws_on_the_chosen_device(name, asked_devi
     assert not at.exception and not asked_devices, "nothing trains before Train is pressed"
     at.button(key=f"{key}-train").click().run()
     assert not at.exception and at.session_state[f"live::{key}"].message is None  # no "Cannot train ..."
-    assert progress_step(at) > 0
+    runs = at.session_state[f"live::{key}"].runs
+    assert progress_step(at) == 0 and min(r.step for r in runs.values()) > 0  # drawn, then trained a chunk
     at.button(key=f"{key}-pause").click().run()  # paused: the pages evaluate and draw everything they show
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert asked_devices, "the page built no TrainingRun"

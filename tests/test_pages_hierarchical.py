@@ -52,6 +52,7 @@ def test_live_training_shows_a_kl_curve_per_layer_and_pauses():
     at = page(hv_steps="1000", hv_warmup="top layer only").run()
     at.button(key="hvae-train").click().run()
     assert not at.exception and not at.error
+    at.run()  # each tick draws what the one before trained
     first = _step(at)
     at.run()
     assert _step(at) > first > 0

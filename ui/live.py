@@ -1,10 +1,11 @@
 """Live training: Train / Pause / Reset outside a fragment that advances the runs in short chunks.
 
 State lives in ``st.session_state`` (one ``LiveState`` per key). The fragment re-runs a few times a
-second while training; each tick advances every active run round-robin by a chunk sized so the whole
-tick's training stays near ``budget_s``, then calls ``draw(runs)``. No Streamlit call happens inside a
-chunk and no thread touches Streamlit. A process-wide cap bounds how many sessions train at once;
-beyond it a session is told the app is busy instead of slowing everyone down.
+second while training; each tick calls ``draw(runs)``, then advances every active run round-robin by a
+chunk sized so the whole tick's training stays near ``budget_s`` (the browser draws while the server
+trains). No Streamlit call happens inside a chunk and no thread touches Streamlit. A process-wide cap
+bounds how many sessions train at once; beyond it a session is told the app is busy instead of slowing
+everyone down.
 
 A "run" is anything with ``advance(n) -> list``, ``done``, ``stopped``, ``step`` and ``steps``
 (``genlib.train.TrainingRun`` and the lock-step runs of the annealing lab).
@@ -23,14 +24,15 @@ import torch
 
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
-# A tick trains for BUDGET_S, then draws. Drawing the ELBO page's four figures costs the server ~0.017 s
-# (ui.figures builds them without plotly's validation) and the browser ~0.4 of the other core while it
-# redraws ~2.3 times a second (fixed chart margins cut it from ~0.8). On 2 cores live training then keeps
-# 0.66-0.74x of headless speed (python -m bench live_vs_headless, paired rounds). Its ceiling is one torch
-# thread against headless's two (0.79-0.82x in those rounds); against headless on one thread the app keeps
-# 0.83-0.95x (each tick spends ~0.95 of its time training). Budgets of 0.5-0.6 s measured the same
-# within this machine's noise; training in a worker thread while the tick draws gained nothing in a
-# side-by-side test (the two contend for the GIL).
+# A tick draws, then trains for BUDGET_S. Drawing the ELBO page's four figures costs the server ~0.017 s
+# (ui.figures builds them without plotly's validation) and the browser ~0.25 s of CPU per tick (~0.6 of a
+# core at ~2.4 ticks a second; ~0.07 s of it is Streamlit's own handling of a fragment run, the rest is
+# plotly.js mounting the figures again: Streamlit remounts a chart whose figure changed). Live training
+# keeps 0.51-0.97x of headless speed on 2 cores, median ~0.63x (python -m bench live_vs_headless, paired
+# rounds; the machine's speed drifts by tens of percent). Its ceiling is one torch thread against
+# headless's two (~0.8x); against headless on one thread the app keeps 0.72-0.88x. Budgets of 0.5-0.6 s
+# measured the same within that noise; training in a worker thread while the tick draws gained nothing in
+# a side-by-side test (the two contend for the GIL).
 # Streamlit's collection of all garbage after each script run (0.15 s holding the GIL) is switched off in
 # .streamlit/config.toml (runner.postScriptGC). The timer asks for the next tick while one runs, so ticks
 # follow each other at once.
@@ -176,12 +178,22 @@ def progress_text(runs: dict) -> str:
 
 def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = TICK_HZ,
                   budget_s: float = BUDGET_S) -> None:
-    """Draw ``draw(runs)`` in a fragment that, while training, advances the runs before each draw."""
+    """Draw ``draw(runs)`` in a fragment that, while training, advances the runs after each draw."""
     s = state(key)
 
     @st.fragment(run_every=1.0 / hz if s.training else None)
     def tick():
         s = state(key)
+        # Draw first, then train: the browser receives this tick's figures while the chunk trains. The other
+        # order loses them. The timer has asked for the next tick by the time a chunk ends, and Streamlit
+        # starts it at once, dropping this fragment's deltas that are not yet sent; drawn last, most were not
+        # (on the ELBO page the prior samples reached the browser once in 20 ticks).
+        if s.runs:
+            done = all(r.done for r in s.runs.values())
+            fraction = min(r.step / r.steps for r in s.runs.values())
+            st.progress(fraction, text=progress_text(s.runs) + (" — done" if done else
+                                                                 " — training" if s.training else " — paused"))
+        draw(s.runs)
         if s.training and s.runs:
             _acquire(key)  # refresh this session's slot
             _advance(s, budget_s / training_count())  # sessions training together share the tick budget
@@ -191,12 +203,6 @@ def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = 
             if all(r.done for r in s.runs.values()):
                 s.training = False
                 _release(key)
-                st.rerun()  # a full rerun: the buttons change and the timer stops
-        if s.runs:
-            done = all(r.done for r in s.runs.values())
-            fraction = min(r.step / r.steps for r in s.runs.values())
-            st.progress(fraction, text=progress_text(s.runs) + (" — done" if done else
-                                                                 " — training" if s.training else " — paused"))
-        draw(s.runs)
+                st.rerun()  # a full rerun draws the end: the buttons change and the timer stops
 
     tick()
