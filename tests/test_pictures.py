@@ -46,3 +46,13 @@ def test_smooth_is_a_bias_corrected_moving_average():
         ema.append(0.9 * ema[-1] + 0.1 * v)
     np.testing.assert_allclose(smooth(values), [e / (1 - 0.9 ** (i + 1)) for i, e in enumerate(ema[1:])])
     assert smooth(values)[0] == 4.0
+    assert len(smooth(np.array([]))) == 0
+
+
+def test_smooth_matches_the_recursion_on_a_long_noisy_curve():
+    values = np.random.default_rng(0).normal(-20, 5, 5000)
+    avg, expected = 0.0, []
+    for i, v in enumerate(values):
+        avg = 0.8 * avg + 0.2 * v
+        expected.append(avg / (1 - 0.8 ** (i + 1)))
+    np.testing.assert_allclose(smooth(values, 0.8), expected, rtol=1e-12)
