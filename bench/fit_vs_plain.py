@@ -13,7 +13,9 @@ Where fit's margin comes from (Nov 2026, torch 2.13 CPU, 2 shared cores, 1 threa
 ~2.1 ms of which ~1.7 ms are the two MLPs' matmuls, the same in both loops; default Adam's step ~0.50 ms
 against ~0.14 ms for ``genlib.nn.FusedAdam`` (torch's fused kernel, reached without Adam.step's Python
 bookkeeping); fit's own per-step costs (records, batch slicing, a chunk's safety snapshot) ~0.06 ms.
-Five runs on 2026-11-25 gave 1.18x, 1.21x, 1.22x, 1.22x and 1.27x (quartiles within 1.14-1.33x).
+Five runs on 2026-11-25 gave 1.18x, 1.21x, 1.22x, 1.22x and 1.27x (quartiles within 1.14-1.33x). On
+another 2-core AMD EPYC later that day: 1.15x-1.27x in 6 runs (median 1.205x) once FusedAdam advanced its
+step counters by a tensor one (1.11x-1.21x before).
 
     python -m bench fit_vs_plain
 """

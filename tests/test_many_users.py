@@ -34,8 +34,10 @@ TRAIN_S = 20.0
 HEALTH_LIMIT_S, RERUN_P95_LIMIT_S, RSS_LIMIT_MB = 1.0, 2.0, 3000
 # Measured on 2 cores, where the server, ten browser contexts (at a lower priority: see
 # _lower_priority_of_our_browser) and this test share the CPU, slowest health answers (loading / training /
-# checking): 0.59 / 0.22 / 0.21 s, 0.50 / 0.28 / 0.00 s, 0.56 / 0.55 / 0.00 s, 0.69 / 0.24 / 0.50 s.
-# (1.9-3.3 s while loading before Streamlit's gc.collect(2) after every script run was switched off.)
+# checking): 0.59 / 0.22 / 0.21 s, 0.50 / 0.28 / 0.00 s, 0.56 / 0.55 / 0.00 s, 0.69 / 0.24 / 0.50 s; with no
+# source-file watcher (.streamlit/config.toml), on an AMD EPYC: 0.46 / 0.20 / 0.00 s, 0.20 / 0.06 / 0.01 s,
+# 0.20 / 0.28 / 0.00 s (1.2-2.2 s while loading with the watcher). (1.9-3.3 s while loading before
+# Streamlit's gc.collect(2) after every script run was switched off.)
 BUSY = "The app is busy"
 
 
