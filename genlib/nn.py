@@ -44,6 +44,8 @@ class FusedAdam(torch.optim.Adam):
         if any(plan is None for plan in plans):
             return super().step(closure)
         for group, (params, states) in zip(self.param_groups, plans, strict=True):
+            if not params:  # no gradient in this group this step
+                continue
             steps = [s["step"] for s in states]
             if steps[0].is_cpu:  # a Python 1 is wrapped into a tensor once per step counter: 20 us, this 6 us
                 torch._foreach_add_(steps, _ONE, alpha=1.0)

@@ -55,3 +55,13 @@ def test_parameters_without_a_gradient_are_left_alone():
         opt.step()
     assert torch.equal(b, torch.ones(3)) and not torch.equal(a, torch.ones(3))
     assert opt.state[a]["step"].item() == 3 and b not in opt.state
+
+
+def test_a_parameter_group_without_any_gradient_is_left_alone():
+    """A whole group with no gradient this step (say, a part of the model the loss did not use)."""
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
+    opt = FusedAdam([{"params": [a]}, {"params": [b]}], lr=0.1)
+    for _ in range(3):
+        a.grad = torch.ones(3)
+        opt.step()
+    assert torch.equal(b, torch.ones(3)) and opt.state[a]["step"].item() == 3 and b not in opt.state
