@@ -24,15 +24,15 @@ import torch
 
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
-# A tick draws, then trains for BUDGET_S. Drawing the ELBO page's four figures costs the server ~0.017 s
-# (ui.figures builds them without plotly's validation) and the browser ~0.25 s of CPU per tick (~0.6 of a
-# core at ~2.4 ticks a second; ~0.07 s of it is Streamlit's own handling of a fragment run, the rest is
-# plotly.js mounting the figures again: Streamlit remounts a chart whose figure changed). Live training
-# keeps 0.51-0.97x of headless speed on 2 cores, median ~0.63x (python -m bench live_vs_headless, paired
-# rounds; the machine's speed drifts by tens of percent). Its ceiling is one torch thread against
-# headless's two (~0.8x); against headless on one thread the app keeps 0.72-0.88x. Budgets of 0.5-0.6 s
-# measured the same within that noise; training in a worker thread while the tick draws gained nothing in
-# a side-by-side test (the two contend for the GIL).
+# A tick draws, then trains for BUDGET_S: ~95 % of a tick's server time trains, ~5 % draws (~0.02 s for the
+# ELBO page's four figures; ui.figures builds them without plotly's validation). The browser spends ~0.2 s
+# of main-thread time a tick (~0.6 of a core at ~2.4 ticks a second, all its processes): ~0.05 s is
+# Streamlit handling a fragment run, ~0.16 s mounting the four changed charts again (Streamlit remounts a
+# chart whose figure changed; plotly.js alone draws them in ~0.05 s in a plain page). On 2 cores live
+# training keeps 0.63-0.75x of headless speed, median 0.66x (python -m bench live_vs_headless, 7 runs of
+# paired rounds). Its ceiling is one torch thread against headless's two (~0.76x); against headless on one
+# thread the app keeps 0.80-0.90x. Budgets of 0.5-0.6 s measured the same within this machine's noise;
+# training in a worker thread while the tick draws gained nothing side by side (the two contend for the GIL).
 # Streamlit's collection of all garbage after each script run (0.15 s holding the GIL) is switched off in
 # .streamlit/config.toml (runner.postScriptGC). The timer asks for the next tick while one runs, so ticks
 # follow each other at once.
