@@ -75,8 +75,21 @@ def test_changing_a_setting_resets_the_run():
     at = page("pages/10_elbo.py", steps="500").run()
     at.button(key="elbo-train").click().run()
     assert at.get("progress")
+    at.run()  # a tick trains
+    trained = at.session_state["live::elbo"].runs["vae"].step  # the run is a chunk ahead of what is drawn
+    assert trained > 0
     at.slider(key="latent").set_value(4).run()
     assert not at.get("progress") and not at.exception
+    notes = [t.value for t in at.toast]
+    assert len(notes) == 1 and f"reset at step {trained:,} of 500" in notes[0], notes
+    at.run()
+    assert not at.toast, "the note comes once, with the change"
+
+
+def test_a_setting_changed_before_training_resets_nothing_and_says_nothing():
+    at = page("pages/10_elbo.py", steps="500").run()
+    at.slider(key="latent").set_value(4).run()
+    assert not at.toast and not at.exception
 
 
 @pytest.mark.parametrize("params, message", [

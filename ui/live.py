@@ -140,6 +140,9 @@ def live_controls(key: str, make_runs: Callable[[], dict], signature: Hashable =
     """Train / Pause / Reset for the runs under ``key``. New settings (``signature``) reset the runs."""
     s = state(key)
     if s.signature != signature:
+        if s.runs and any(r.step for r in s.runs.values()):  # say so when a change throws training away
+            st.toast(f"The settings changed, so the run was reset at {progress_text(s.runs)}. "
+                     "Press **Train** to train with the new settings.", icon=":material/restart_alt:")
         _reset(key)
         s.signature = signature
     finished = s.runs is not None and all(r.done for r in s.runs.values())
