@@ -53,6 +53,32 @@ def test_live_training_starts_grows_and_pauses(server, page):
     screenshot(page, "elbo-paused")
 
 
+_X_AXIS = """() => { const plot = document.querySelector('.st-key-elbo_curve .js-plotly-plot');
+  const x = plot._fullData[0].x;
+  return [plot.layout.xaxis.range, plot.layout.xaxis.autorange, x[x.length - 1]]; }"""
+
+
+def test_a_zoom_into_a_live_chart_survives_its_updates(server, page):
+    """A reader can zoom into a curve while it trains: the chart takes new data, the zoom stays."""
+    page.goto(f"{server.url}/elbo?steps=10000")
+    wait_for_app(page)
+    page.get_by_role("button", name=re.compile("Train")).click()
+    page.wait_for_selector(".st-key-elbo_curve .js-plotly-plot .nsewdrag", timeout=30000)
+    page.wait_for_timeout(1500)  # a few ticks: the chart is being updated in place
+    box = page.locator(".st-key-elbo_curve .nsewdrag").bounding_box()
+    page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.8 * box["height"], steps=8)
+    page.mouse.up()
+    zoomed, autorange, last_step = page.evaluate(_X_AXIS)
+    assert autorange is False, "the drag zoomed in"
+    page.wait_for_timeout(2000)
+    later, _, later_step = page.evaluate(_X_AXIS)
+    assert later_step > last_step, "the chart was updated meanwhile"
+    assert later == zoomed, "and kept the zoom"
+    page.get_by_role("button", name=re.compile("Pause")).click()
+
+
 # Each chart's data, summed: changes whenever the chart is drawn from a model that trained since.
 _DIGESTS = """() => {
   const out = {progress: document.querySelector('[data-testid="stProgress"]')?.innerText};
@@ -66,13 +92,24 @@ _DIGESTS = """() => {
 }"""
 
 
+# Marks every chart on the page; then counts the charts and how many of them carry the mark.
+_MARK = "() => document.querySelectorAll('.js-plotly-plot').forEach(p => { p.genlabMark = true; })"
+_MARKED = """() => { const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  return [plots.length, plots.filter(p => p.genlabMark).length]; }"""
+
+
 def test_every_live_figure_is_redrawn_on_each_tick(server, page):
     """Each tick's figures reach the browser, the last ones drawn too. (Drawn after the chunk, they were
-    dropped when the next tick started: the prior samples changed once in about 20 ticks.)"""
+    dropped when the next tick started: the prior samples changed once in about 20 ticks.) The charts are
+    updated in place (ui.inplace): the same chart elements throughout, none mounted again, none left over,
+    in Streamlit's theme."""
     page.goto(f"{server.url}/elbo?steps=10000")
     wait_for_app(page)
     page.get_by_role("button", name=re.compile("Train")).click()
     page.wait_for_selector(".st-key-samples .js-plotly-plot", timeout=30000)
+    page.wait_for_selector(".st-key-elbo_curve .js-plotly-plot", timeout=30000)
+    page.evaluate(_MARK)
+    charts, _ = page.evaluate(_MARKED)
     seen: dict[str, set] = {}
     deadline = time.time() + 6
     while time.time() < deadline:
@@ -83,4 +120,11 @@ def test_every_live_figure_is_redrawn_on_each_tick(server, page):
     assert ticks >= 5, f"only {ticks} ticks drawn in 6 s"
     for key in ("elbo_curve", "terms_curve", "recons", "samples"):
         assert len(seen[key]) >= ticks - 2, f"{key} drawn {len(seen[key])} times in {ticks} ticks"
+    assert page.evaluate(_MARKED) == [charts, charts], "the charts were kept, not mounted again"
+    # Updated charts keep Streamlit's theme: its template (fonts, grid colours) and its bold title.
+    theme = page.evaluate("""() => ['beta_plot', 'elbo_curve'].map(key => {
+      const plot = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+      return [JSON.stringify(plot.layout.template), plot.querySelector('.gtitle').innerHTML.includes('font-weight')];
+    })""")
+    assert theme[0] == theme[1] == [theme[0][0], True], "an updated chart looks like the others"
     page.get_by_role("button", name=re.compile("Pause")).click()

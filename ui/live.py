@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
+from ui import inplace
+
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
 # A tick draws, then trains for BUDGET_S: ~95 % of a tick's server time trains, ~5 % draws (~0.02 s for the
@@ -57,6 +59,7 @@ class LiveState:
     training: bool = False
     seconds_per_step: float = 0.005  # running estimate for one step of one run, sizes the chunks
     message: str | None = None  # why training could not start or stopped
+    charts: inplace.Stretch | None = None  # while training: the charts redrawn in place (ui.inplace)
 
 
 def _session_id() -> str:
@@ -183,6 +186,7 @@ def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = 
                   budget_s: float = BUDGET_S) -> None:
     """Draw ``draw(runs)`` in a fragment that, while training, advances the runs after each draw."""
     s = state(key)
+    s.charts = None  # a full run draws every chart anew; the ticks that follow update them in place
 
     @st.fragment(run_every=1.0 / hz if s.training else None)
     def tick():
@@ -196,7 +200,15 @@ def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = 
             fraction = min(r.step / r.steps for r in s.runs.values())
             st.progress(fraction, text=progress_text(s.runs) + (" — done" if done else
                                                                  " — training" if s.training else " — paused"))
-        draw(s.runs)
+        if s.training:  # the charts stay on the page and take this tick's figures (ui.inplace)
+            s.charts = s.charts or inplace.Stretch()
+            token = inplace.begin(s.charts)
+            try:
+                draw(s.runs)
+            finally:
+                inplace.flush(token)
+        else:
+            draw(s.runs)
         if s.training and s.runs:
             _acquire(key)  # refresh this session's slot
             _advance(s, budget_s / training_count())  # sessions training together share the tick budget

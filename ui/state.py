@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from ui import export
+from ui import export, inplace
 
 # torch and genlib are imported where they are used, not here: app.py imports this module, and the home
 # page should not wait about a second for torch. ``preload`` imports torch in the background instead.
@@ -148,6 +148,8 @@ def plot(fig, key: str | None = None, **kwargs):
             fig.update_layout(height=int(fig.layout.height * LECTURE_SCALE))
     export.collect(fig, key)
     kwargs.setdefault("theme", "streamlit")
+    if inplace.draw(fig, key, plot_config(key), **kwargs):  # a training tick: the chart is updated in place
+        return None
     return st.plotly_chart(fig, config=plot_config(key), key=key, **kwargs)
 
 

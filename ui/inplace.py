@@ -1,0 +1,91 @@
+"""Live charts redrawn in place: while a page trains, its charts keep their element and get new data.
+
+Streamlit gives a ``st.plotly_chart`` a new identity whenever its figure changes, and the browser then
+mounts the chart again from scratch. On a training page that happened to every chart 2-3 times a second:
+the chart's hover box and zoom were lost on each tick, and the browser spent most of a tick's main-thread
+time mounting charts. Here, during a stretch of training, each chart is first drawn as usual and then sent
+again unchanged on later ticks (the same figure keeps the same element, which the browser leaves alone),
+while one small component per tick carries the new figures and hands them to ``Plotly.react`` on the
+charts already on the page. The figures keep Streamlit's theme: the new layout takes the drawn chart's
+themed template, width and bold title, and a reader's zoom or pan survives the updates (``uirevision``).
+When training pauses or ends, a full run draws every chart anew.
+
+``ui.live`` opens a stretch with ``begin`` when a training tick draws and sends the tick's figures with
+``flush``; ``ui.state.plot`` asks ``draw`` to take a chart. Outside a training tick nothing changes.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+from dataclasses import dataclass, field
+
+import plotly.io as pio
+import streamlit as st
+
+# Runs in the page (no shadow root: the charts are outside the component). Streamlit's own chart code has
+# loaded plotly.js and set window.Plotly by the time a chart is on the page; a chart not drawn yet is
+# skipped (it is drawn with this tick's figure by its own element).
+_JS = """
+export default function (component) {
+  const { data } = component;
+  for (const [name, spec] of Object.entries(JSON.parse(data.figures))) {
+    const gd = document.querySelector(`.${name} .js-plotly-plot`);
+    if (!gd || !gd._fullLayout || !window.Plotly) continue;
+    const title = spec.layout.title;
+    // uirevision: a zoom, pan or legend click of the reader's survives the updates
+    const layout = { ...spec.layout, template: gd.layout.template, width: gd.layout.width, uirevision: name };
+    if (title && title.text) layout.title = { ...title, text: `<b>${title.text}</b>` };  // as Streamlit's theme
+    window.Plotly.react(gd, spec.data, layout, gd._context);
+  }
+}
+"""
+_component = st.components.v2.component("genlab_inplace_charts", js=_JS, isolate_styles=False)
+
+
+@dataclass
+class Stretch:
+    """The charts of one stretch of training: the figure each was first drawn with, by chart key."""
+
+    first: dict = field(default_factory=dict)
+    pending: dict = field(default_factory=dict)  # this tick's new figures (JSON), by the chart's class name
+
+
+_stretch: contextvars.ContextVar[Stretch | None] = contextvars.ContextVar("genlab_inplace", default=None)
+
+
+def begin(stretch: Stretch) -> contextvars.Token:
+    """Charts drawn from now on (in this script thread) belong to ``stretch``; ``flush`` ends the tick."""
+    stretch.pending = {}
+    return _stretch.set(stretch)
+
+
+def draw(fig, key: str | None, config: dict, **kwargs) -> bool:
+    """Draw ``fig`` as the chart ``key`` of the open stretch: the first time as itself, later as its first
+    figure again with ``fig`` queued for ``Plotly.react``. False (nothing drawn) outside a stretch, or for
+    a chart that cannot be updated this way (no key, selections, animation frames)."""
+    stretch = _stretch.get()
+    if stretch is None or not key or kwargs.get("on_select") not in (None, "ignore") or fig.frames:
+        return False
+    first = stretch.first.setdefault(key, fig)
+    if first is not fig:
+        spec = fig.to_plotly_json()
+        spec["layout"].pop("template", None)  # plotly's default; the chart on the page has Streamlit's
+        stretch.pending[class_name(key)] = pio.to_json(spec, validate=False, remove_uids=True)
+    st.plotly_chart(first, config=config, key=key, **kwargs)
+    return True
+
+
+def flush(token: contextvars.Token) -> None:
+    """Send this tick's new figures to the charts on the page, and close the tick."""
+    stretch = _stretch.get()
+    _stretch.reset(token)
+    if stretch is not None and stretch.pending:
+        figures = "{" + ",".join(f"{json.dumps(name)}:{spec}" for name, spec in stretch.pending.items()) + "}"
+        _component(key="genlab-inplace", data={"figures": figures}, height=0)
+
+
+def class_name(key: str) -> str:
+    """The CSS class Streamlit gives the element of a widget or chart with this key."""
+    return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())
