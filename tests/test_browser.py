@@ -79,6 +79,27 @@ def test_a_zoom_into_a_live_chart_survives_its_updates(server, page):
     page.get_by_role("button", name=re.compile("Pause")).click()
 
 
+def test_a_live_chart_in_full_screen_stays_full_screen_as_it_updates(server, page):
+    page.goto(f"{server.url}/elbo?steps=10000")
+    wait_for_app(page)
+    page.get_by_role("button", name=re.compile("Train")).click()
+    page.wait_for_selector(".st-key-elbo_curve .js-plotly-plot .nsewdrag", timeout=30000)
+    page.wait_for_timeout(1500)
+    page.locator(".st-key-elbo_curve").hover()
+    page.locator(".st-key-elbo_curve .modebar-btn[data-title='Fullscreen']").click()
+    size = """() => { const plot = document.querySelector('.st-key-elbo_curve .js-plotly-plot');
+      const x = plot._fullData[0].x;
+      return [plot.layout.width, plot.layout.height, x[x.length - 1]]; }"""
+    page.wait_for_function(f"() => ({size})()[1] > 600")
+    width, height, last_step = page.evaluate(size)
+    page.wait_for_timeout(2000)
+    later_width, later_height, later_step = page.evaluate(size)
+    assert later_step > last_step, "the chart was updated meanwhile"
+    assert (later_width, later_height) == (width, height), "at the size of the screen"
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name=re.compile("Pause")).click()
+
+
 # Each chart's data, summed: changes whenever the chart is drawn from a model that trained since.
 _DIGESTS = """() => {
   const out = {progress: document.querySelector('[data-testid="stProgress"]')?.innerText};

@@ -7,7 +7,7 @@ time mounting charts. Here, during a stretch of training, each chart is first dr
 again unchanged on later ticks (the same figure keeps the same element, which the browser leaves alone),
 while one small component per tick carries the new figures and hands them to ``Plotly.react`` on the
 charts already on the page. The figures keep Streamlit's theme: the new layout takes the drawn chart's
-themed template, width and bold title, and a reader's zoom or pan survives the updates (``uirevision``).
+themed template, size and bold title, and a reader's zoom or pan survives the updates (``uirevision``).
 When training pauses or ends, a full run draws every chart anew.
 
 ``ui.live`` opens a stretch with ``begin`` when a training tick draws and sends the tick's figures with
@@ -34,8 +34,10 @@ export default function (component) {
     const gd = document.querySelector(`.${name} .js-plotly-plot`);
     if (!gd || !gd._fullLayout || !window.Plotly) continue;
     const title = spec.layout.title;
-    // uirevision: a zoom, pan or legend click of the reader's survives the updates
-    const layout = { ...spec.layout, template: gd.layout.template, width: gd.layout.width, uirevision: name };
+    // The size Streamlit gave the chart (its column, or full screen); uirevision: a zoom, pan or legend click
+    // of the reader's survives the updates.
+    const { template, width, height } = gd.layout;
+    const layout = { ...spec.layout, template, width, height, uirevision: name };
     if (title && title.text) layout.title = { ...title, text: `<b>${title.text}</b>` };  // as Streamlit's theme
     window.Plotly.react(gd, spec.data, layout, gd._context);
   }
