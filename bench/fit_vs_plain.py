@@ -15,7 +15,9 @@ against ~0.14 ms for ``genlib.nn.FusedAdam`` (torch's fused kernel, reached with
 bookkeeping); fit's own per-step costs (records, batch slicing, a chunk's safety snapshot) ~0.06 ms.
 Five runs on 2026-11-25 gave 1.18x, 1.21x, 1.22x, 1.22x and 1.27x (quartiles within 1.14-1.33x). On
 another 2-core AMD EPYC later that day: 1.15x-1.27x in 6 runs (median 1.205x) once FusedAdam advanced its
-step counters by a tensor one (1.11x-1.21x before).
+step counters by a tensor one (1.11x-1.21x before). On a third 2-core AMD EPYC (2 threads: forward +
+backward 1.8 ms, default Adam 0.62 ms, FusedAdam 0.13 ms): 1.12x-1.21x in 8 runs (median 1.13x), 1.18x-1.21x
+while the machine ran fast, 1.12x-1.13x while its neighbours slowed it down (the shared part grows).
 
     python -m bench fit_vs_plain
 """

@@ -1,11 +1,12 @@
 """Live training: Train / Pause / Reset outside a fragment that advances the runs in short chunks.
 
-State lives in ``st.session_state`` (one ``LiveState`` per key). The fragment re-runs a few times a
-second while training; each tick calls ``draw(runs)``, then advances every active run round-robin by a
-chunk sized so the whole tick's training stays near ``budget_s`` (the browser draws while the server
-trains). No Streamlit call happens inside a chunk and no thread touches Streamlit. A process-wide cap
-bounds how many sessions train at once; beyond it a session is told the app is busy instead of slowing
-everyone down.
+State lives in ``st.session_state`` (one ``LiveState`` per key). The fragment re-runs a few times a second
+while training; each tick calls ``draw(runs)``, then advances every active run round-robin by a chunk sized
+so the whole tick's training stays near ``budget_s`` (the browser draws while the server trains). The charts
+a training tick draws keep their place on the page and take the new figures (``ui.inplace``); a full run
+(Pause, the end, a new setting) draws them anew. No Streamlit call happens inside a chunk and no thread
+touches Streamlit. A process-wide cap bounds how many sessions train at once; beyond it a session is told
+the app is busy instead of slowing everyone down.
 
 A "run" is anything with ``advance(n) -> list``, ``done``, ``stopped``, ``step`` and ``steps``
 (``genlib.train.TrainingRun`` and the lock-step runs of the annealing lab).
@@ -27,14 +28,14 @@ from ui import inplace
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
 # A tick draws, then trains for BUDGET_S: ~95 % of a tick's server time trains, ~5 % draws (~0.02 s for the
-# ELBO page's four figures; ui.figures builds them without plotly's validation). The browser spends ~0.2 s
-# of main-thread time a tick (~0.6 of a core at ~2.4 ticks a second, all its processes): ~0.05 s is
-# Streamlit handling a fragment run, ~0.16 s mounting the four changed charts again (Streamlit remounts a
-# chart whose figure changed; plotly.js alone draws them in ~0.05 s in a plain page). On 2 cores live
-# training keeps 0.63-0.75x of headless speed, median 0.66x (python -m bench live_vs_headless, 7 runs of
-# paired rounds). Its ceiling is one torch thread against headless's two (~0.76x); against headless on one
-# thread the app keeps 0.80-0.90x. Budgets of 0.5-0.6 s measured the same within this machine's noise;
-# training in a worker thread while the tick draws gained nothing side by side (the two contend for the GIL).
+# ELBO page's four figures; ui.figures builds them without plotly's validation). While training, the charts
+# are updated in place (ui.inplace): the browser spends ~0.14 s of main-thread time a tick on the ELBO page,
+# 0.26-0.36 of a core, against 0.21 s and 0.52 of a core when Streamlit mounted each changed chart afresh.
+# On 2 cores live training keeps 0.66-0.82x of headless speed (python -m bench live_vs_headless, 6 runs of
+# paired rounds; 0.63-0.75x on an earlier machine). Its ceiling is one torch thread against headless's two
+# (0.75-1.22x on the same machine); against headless on one thread the app keeps 0.85-0.91x. Budgets of
+# 0.5-0.6 s measured the same within the machine's noise; training in a worker thread while the tick draws
+# gained nothing side by side (the two contend for the GIL).
 # Streamlit's collection of all garbage after each script run (0.15 s holding the GIL) is switched off in
 # .streamlit/config.toml (runner.postScriptGC). The timer asks for the next tick while one runs, so ticks
 # follow each other at once.
