@@ -31,9 +31,9 @@ MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_cou
 # ELBO page's four figures; ui.figures builds them without plotly's validation). While training, the charts
 # are updated in place (ui.inplace): the browser spends ~0.14 s of main-thread time a tick on the ELBO page,
 # 0.26-0.36 of a core, against 0.21 s and 0.52 of a core when Streamlit mounted each changed chart afresh.
-# On 2 cores live training keeps 0.66-0.82x of headless speed (python -m bench live_vs_headless, 6 runs of
+# On 2 cores live training keeps 0.66-0.82x of headless speed (python -m bench live_vs_headless, 8 runs of
 # paired rounds; 0.63-0.75x on an earlier machine). Its ceiling is one torch thread against headless's two
-# (0.75-1.22x on the same machine); against headless on one thread the app keeps 0.85-0.91x. Budgets of
+# (0.75-1.22x on the same machine); against headless on one thread the app keeps 0.81-0.91x. Budgets of
 # 0.5-0.6 s measured the same within the machine's noise; training in a worker thread while the tick draws
 # gained nothing side by side (the two contend for the GIL).
 # Streamlit's collection of all garbage after each script run (0.15 s holding the GIL) is switched off in
@@ -44,7 +44,8 @@ BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.4"))  # training time p
 
 # One intra-op thread per training: the server trains several sessions at once and the browser draws on
 # the same cores; a second OpenMP thread per op then waits on them (measured on 2 cores, paired: live training
-# fell from 0.69x to 0.39x of headless speed; with OMP_WAIT_POLICY=PASSIVE, from 0.64-0.74x to 0.47-0.56x).
+# fell from 0.69x to 0.39x of headless speed; with OMP_WAIT_POLICY=PASSIVE, from 0.64-0.74x to 0.47-0.56x;
+# with the charts updated in place, from 0.69-0.72x to 0.55-0.68x).
 # GENLAB_TORCH_THREADS overrides it on a bigger machine.
 torch.set_num_threads(int(os.environ.get("GENLAB_TORCH_THREADS", "1")))
 
