@@ -25,15 +25,15 @@ import plotly.io as pio
 import streamlit as st
 
 # Runs in the page (no shadow root: the charts are outside the component). Streamlit's own chart code has
-# loaded plotly.js and set window.Plotly by the time a chart is on the page; a chart not drawn yet is
-# skipped (it is drawn with this tick's figure by its own element).
+# loaded plotly.js and set window.Plotly by the time a chart is on the page. A chart not on the page yet is
+# skipped: its element draws its first figure, and the next tick updates it. A title may be a bare string.
 _JS = """
 export default function (component) {
   const { data } = component;
   for (const [name, spec] of Object.entries(JSON.parse(data.figures))) {
     const gd = document.querySelector(`.${name} .js-plotly-plot`);
     if (!gd || !gd._fullLayout || !window.Plotly) continue;
-    const title = spec.layout.title;
+    const title = typeof spec.layout.title === "string" ? { text: spec.layout.title } : spec.layout.title;
     // The size Streamlit gave the chart (its column, or full screen); uirevision: a zoom, pan or legend click
     // of the reader's survives the updates.
     const { template, width, height } = gd.layout;
