@@ -94,7 +94,7 @@ shown = test_set.x[:8]
 
 def draw_model(model, history=None):
     cols = st.columns(2)
-    if history:
+    if history is not None:  # a run just started draws its curves empty: the page does not jump when they come
         with cols[0]:
             steps_, elbo = pictures.series(history, "elbo")
             plot(figures.line_chart({"ELBO (batch)": (steps_, elbo), "smoothed": (steps_, pictures.smooth(elbo))},

@@ -84,7 +84,7 @@ def draw(runs):
     with right:
         plot(codes_over_density(*density_grid(model.prior), codes, codes_y, "Test codes over the prior density"),
              key="codes")
-    if history:
+    if history is not None:  # drawn empty when a run starts, so that the page does not jump
         a, b = st.columns(2)
         with a:
             plot(figures.line_chart({"discriminator": pictures.series(history, "disc_loss"),

@@ -1,5 +1,6 @@
 """AppTest: the app shell, the home page and the ELBO & β page, including a few live-training ticks."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,8 @@ def test_live_training_ticks_grow_the_run_and_pause_stops_it():
     at.button(key="elbo-train").click().run()
     assert not at.exception
     assert _step(at) == 0, "a tick draws, then trains: the first draw comes before the first chunk"
+    elbo = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("elbo_curve"))
+    assert not json.loads(elbo.proto.spec)["data"][0].get("x"), "the curves are there from the start, empty"
     assert live.training_count() == 1, "this session holds one training slot"
     at.run()
     first = _step(at)

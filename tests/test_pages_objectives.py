@@ -73,6 +73,7 @@ def test_aae_page_opens_on_the_pretrained_mixture_and_trains_live():
     assert any("pretrained" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == 3  # decision surface, codes over the prior, samples
     at.button(key="aae-train").click().run()
+    assert len(at.get("plotly_chart")) == 5, "the loss charts are there, empty, from the start"
     first = _step(at)
     at.run()
     assert not at.exception and _step(at) > first
