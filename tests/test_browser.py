@@ -80,18 +80,23 @@ def test_a_zoom_into_a_live_chart_survives_its_updates(server, page):
 
 
 def test_a_live_chart_in_full_screen_stays_full_screen_as_it_updates(server, page):
+    """Streamlit draws a chart from its first figure again when it goes full screen: the latest figure comes
+    back at once (the first one of a run is empty), and the chart keeps the screen's size as it updates."""
     page.goto(f"{server.url}/elbo?steps=10000")
     wait_for_app(page)
     page.get_by_role("button", name=re.compile("Train")).click()
     page.wait_for_selector(".st-key-elbo_curve .js-plotly-plot .nsewdrag", timeout=30000)
     page.wait_for_timeout(1500)
-    page.locator(".st-key-elbo_curve").hover()
-    page.locator(".st-key-elbo_curve .modebar-btn[data-title='Fullscreen']").click()
     size = """() => { const plot = document.querySelector('.st-key-elbo_curve .js-plotly-plot');
       const x = plot._fullData[0].x;
-      return [plot.layout.width, plot.layout.height, x[x.length - 1]]; }"""
+      return [plot.layout.width, plot.layout.height, x.length ? x[x.length - 1] : 0]; }"""
+    *_, shown = page.evaluate(size)
+    assert shown > 0
+    page.locator(".st-key-elbo_curve").hover()
+    page.locator(".st-key-elbo_curve .modebar-btn[data-title='Fullscreen']").click()
     page.wait_for_function(f"() => ({size})()[1] > 600")
     width, height, last_step = page.evaluate(size)
+    assert last_step >= shown, "full screen shows the latest figure, not the run's first (empty) one"
     page.wait_for_timeout(2000)
     later_width, later_height, later_step = page.evaluate(size)
     assert later_step > last_step, "the chart was updated meanwhile"
@@ -113,6 +118,9 @@ _DIGESTS = """() => {
 }"""
 
 
+# True once the progress bar shows steps trained: the ticks have begun, the page before Train is gone.
+_TRAINED = """() => /step [1-9][\\d,]* of/
+  .test(document.querySelector('[data-testid="stProgress"]')?.innerText || '')"""
 # Marks every chart on the page; then counts the charts and how many of them carry the mark.
 _MARK = "() => document.querySelectorAll('.js-plotly-plot').forEach(p => { p.genlabMark = true; })"
 _MARKED = """() => { const plots = [...document.querySelectorAll('.js-plotly-plot')];
@@ -129,6 +137,8 @@ def test_every_live_figure_is_redrawn_on_each_tick(server, page):
     page.get_by_role("button", name=re.compile("Train")).click()
     page.wait_for_selector(".st-key-samples .js-plotly-plot", timeout=30000)
     page.wait_for_selector(".st-key-elbo_curve .js-plotly-plot", timeout=30000)
+    page.wait_for_function(_TRAINED, timeout=30000)  # past the run that Train started: the page has settled
+    page.wait_for_timeout(500)
     page.evaluate(_MARK)
     charts, _ = page.evaluate(_MARKED)
     seen: dict[str, set] = {}

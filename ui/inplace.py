@@ -28,18 +28,29 @@ import streamlit as st
 # loaded plotly.js and set window.Plotly by the time a chart is on the page. A chart not on the page yet is
 # skipped: its element draws its first figure, and the next tick updates it. A title may be a bare string.
 _JS = """
+function apply(gd, name) {
+  const spec = gd.genlabSpec;
+  const title = typeof spec.layout.title === "string" ? { text: spec.layout.title } : spec.layout.title;
+  // The size Streamlit gave the chart (its column, or full screen); uirevision: a zoom, pan or legend click
+  // of the reader's survives the updates.
+  const { template, width, height } = gd.layout;
+  const layout = { ...spec.layout, template, width, height, uirevision: name };
+  if (title && title.text) layout.title = { ...title, text: `<b>${title.text}</b>` };  // as Streamlit's theme
+  window.Plotly.react(gd, spec.data, layout, gd._context);
+}
+
 export default function (component) {
-  const { data } = component;
-  for (const [name, spec] of Object.entries(JSON.parse(data.figures))) {
+  for (const [name, spec] of Object.entries(JSON.parse(component.data.figures))) {
     const gd = document.querySelector(`.${name} .js-plotly-plot`);
     if (!gd || !gd._fullLayout || !window.Plotly) continue;
-    const title = typeof spec.layout.title === "string" ? { text: spec.layout.title } : spec.layout.title;
-    // The size Streamlit gave the chart (its column, or full screen); uirevision: a zoom, pan or legend click
-    // of the reader's survives the updates.
-    const { template, width, height } = gd.layout;
-    const layout = { ...spec.layout, template, width, height, uirevision: name };
-    if (title && title.text) layout.title = { ...title, text: `<b>${title.text}</b>` };  // as Streamlit's theme
-    window.Plotly.react(gd, spec.data, layout, gd._context);
+    gd.genlabSpec = spec;
+    if (!gd.genlabHooked) {
+      // Streamlit draws the chart from its first figure again when its size changes (full screen, a
+      // resized window): put the latest figure back at once rather than at the next tick.
+      gd.genlabHooked = true;
+      gd.on("plotly_afterplot", () => { if (gd.data !== gd.genlabSpec.data) apply(gd, name); });
+    }
+    apply(gd, name);
   }
 }
 """
