@@ -8,7 +8,8 @@ again unchanged on later ticks (the same figure keeps the same element, which th
 while one small component per tick carries the new figures and hands them to ``Plotly.react`` on the
 charts already on the page. The figures keep Streamlit's theme: the new layout takes the drawn chart's
 themed template, size and bold title, and a reader's zoom or pan survives the updates (``uirevision``).
-When training pauses or ends, a full run draws every chart anew.
+Where Streamlit draws such a chart from its first figure again (full screen, a resized window), the latest
+figure is put back at once. When training pauses or ends, a full run draws every chart anew.
 
 ``ui.live`` opens a stretch with ``begin`` when a training tick draws and sends the tick's figures with
 ``flush``; ``ui.state.plot`` asks ``draw`` to take a chart. Outside a training tick nothing changes.
