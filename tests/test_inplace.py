@@ -23,9 +23,8 @@ def _app():
 
     n = st.session_state["ticks"] = st.session_state.get("ticks", 0) + 1
     stretch = st.session_state.setdefault("stretch", inplace.Stretch())  # one stretch over every run
-    token = inplace.begin(stretch)
-    plot(figures.line_chart({"loss": (np.arange(n + 2), np.ones(n + 2))}, "Loss"), key="loss curve")
-    inplace.flush(token)
+    with inplace.tick(stretch):
+        plot(figures.line_chart({"loss": (np.arange(n + 2), np.ones(n + 2))}, "Loss"), key="loss curve")
     plot(figures.line_chart({"loss": (np.arange(n + 2), np.ones(n + 2))}, "Loss"), key="outside")
 
 
@@ -64,13 +63,10 @@ def test_a_chart_keeps_its_element_and_its_new_figure_is_sent_beside_it():
 def test_outside_a_stretch_or_for_selections_and_animations_nothing_is_taken():
     fig = go.Figure()
     assert not inplace.draw(fig, "k", {})  # no stretch open
-    token = inplace.begin(inplace.Stretch())
-    try:
+    with inplace.tick(inplace.Stretch()):
         assert not inplace.draw(fig, None, {}), "a chart without a key cannot be found on the page"
         assert not inplace.draw(fig, "k", {}, on_select="rerun"), "a selection needs Streamlit's chart"
         assert not inplace.draw(go.Figure(frames=[go.Frame(data=[])]), "k", {}), "animations are drawn anew"
-    finally:
-        inplace.flush(token)
 
 
 def test_class_names_follow_streamlits_rule():

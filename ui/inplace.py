@@ -11,12 +11,13 @@ themed template, size and bold title, and a reader's zoom or pan survives the up
 Where Streamlit draws such a chart from its first figure again (full screen, a resized window), the latest
 figure is put back at once. When training pauses or ends, a full run draws every chart anew.
 
-``ui.live`` opens a stretch with ``begin`` when a training tick draws and sends the tick's figures with
-``flush``; ``ui.state.plot`` asks ``draw`` to take a chart. Outside a training tick nothing changes.
+``ui.live`` draws a training tick inside ``tick(stretch)``, which sends the tick's figures at its end;
+``ui.state.plot`` asks ``draw`` to take a chart. Outside a training tick nothing changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import re
@@ -69,12 +70,6 @@ class Stretch:
 _stretch: contextvars.ContextVar[Stretch | None] = contextvars.ContextVar("genlab_inplace", default=None)
 
 
-def begin(stretch: Stretch) -> contextvars.Token:
-    """Charts drawn from now on (in this script thread) belong to ``stretch``; ``flush`` ends the tick."""
-    stretch.pending = {}
-    return _stretch.set(stretch)
-
-
 def draw(fig, key: str | None, config: dict, **kwargs) -> bool:
     """Draw ``fig`` as the chart ``key`` of the open stretch: the first time as itself, later as its first
     figure again with ``fig`` queued for ``Plotly.react``. False (nothing drawn) outside a stretch, or for
@@ -91,13 +86,19 @@ def draw(fig, key: str | None, config: dict, **kwargs) -> bool:
     return True
 
 
-def flush(token: contextvars.Token) -> None:
-    """Send this tick's new figures to the charts on the page, and close the tick."""
-    stretch = _stretch.get()
-    _stretch.reset(token)
-    if stretch is not None and stretch.pending:
-        figures = "{" + ",".join(f"{json.dumps(name)}:{spec}" for name, spec in stretch.pending.items()) + "}"
-        _component(key="genlab-inplace", data={"figures": figures}, height=0)
+@contextlib.contextmanager
+def tick(stretch: Stretch):
+    """Charts drawn inside (in this script thread) belong to ``stretch``; on leaving, this tick's new figures
+    are sent to the charts on the page."""
+    stretch.pending = {}
+    token = _stretch.set(stretch)
+    try:
+        yield
+    finally:
+        _stretch.reset(token)
+        if stretch.pending:
+            figures = "{" + ",".join(f"{json.dumps(name)}:{spec}" for name, spec in stretch.pending.items()) + "}"
+            _component(key="genlab-inplace", data={"figures": figures}, height=0)
 
 
 def class_name(key: str) -> str:

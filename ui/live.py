@@ -14,6 +14,7 @@ A "run" is anything with ``advance(n) -> list``, ``done``, ``stopped``, ``step``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -204,12 +205,7 @@ def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = 
                                                                  " — training" if s.training else " — paused"))
         if s.training:  # the charts stay on the page and take this tick's figures (ui.inplace)
             s.charts = s.charts or inplace.Stretch()
-            token = inplace.begin(s.charts)
-            try:
-                draw(s.runs)
-            finally:
-                inplace.flush(token)
-        else:
+        with inplace.tick(s.charts) if s.training else contextlib.nullcontext():
             draw(s.runs)
         if s.training and s.runs:
             _acquire(key)  # refresh this session's slot

@@ -148,9 +148,10 @@ def plot(fig, key: str | None = None, **kwargs):
             fig.update_layout(height=int(fig.layout.height * LECTURE_SCALE))
     export.collect(fig, key)
     kwargs.setdefault("theme", "streamlit")
-    if inplace.draw(fig, key, plot_config(key), **kwargs):  # a training tick: the chart is updated in place
+    config = plot_config(key)
+    if inplace.draw(fig, key, config, **kwargs):  # a training tick: the chart is updated in place
         return None
-    return st.plotly_chart(fig, config=plot_config(key), key=key, **kwargs)
+    return st.plotly_chart(fig, config=config, key=key, **kwargs)
 
 
 def show_error(exc: BaseException, context: str = "") -> None:
