@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.optim.optimizer as torch_optimizer
 from torch import nn
 
 
@@ -27,48 +28,86 @@ _ONE = torch.tensor(1.0)  # what each step counter (a CPU tensor) is advanced by
 class FusedAdam(torch.optim.Adam):
     """``torch.optim.Adam(fused=True)`` with a shorter road to the fused kernel.
 
-    On a small CPU model the kernel itself takes about 0.1 ms, but ``Adam.step`` spends another
-    ~0.25 ms in Python before reaching it (grouping tensors by device and dtype, options it does not
-    use). Once every parameter has its state, ``step`` calls the same kernel with the same arguments
-    directly, so the weights are bit-for-bit those of ``Adam(fused=True)``; anything outside that plain
-    case (first step, amsgrad, maximize, weight decay, a closure, mixed devices) goes through
-    ``Adam.step``. State dicts are Adam's own.
+    On a small CPU model the kernel itself takes about 0.1 ms, but ``Adam.step`` spends as much again
+    in Python before reaching it (the wrapper that runs step hooks and labels the step for the
+    profiler, grouping tensors by device and dtype, options it does not use). Once every parameter has
+    its state, ``step`` calls the same kernel with the same arguments directly, from tensor lists kept
+    per parameter group, so the weights are bit-for-bit those of ``Adam(fused=True)``. Anything outside
+    that plain case (first step, amsgrad, maximize, weight decay, a closure, mixed devices, a step hook,
+    a running profiler) goes through ``Adam.step``, hooks and all. State dicts are Adam's own.
     """
 
     def __init__(self, params, lr: float = 1e-3, **kwargs):
         super().__init__(params, lr=lr, fused=True, **kwargs)
+        self._lists: dict[int, tuple] = {}  # id(param group) -> (the group, the kernel's tensor lists)
 
-    @torch.no_grad()
+    def __setstate__(self, state: dict) -> None:  # load_state_dict and unpickling replace groups and state
+        super().__setstate__(state)
+        self._lists = {}
+
     def step(self, closure=None):
-        plans = [self._plan(group) for group in self.param_groups] if closure is None else [None]
-        if any(plan is None for plan in plans):
-            return super().step(closure)
-        for group, (params, states) in zip(self.param_groups, plans, strict=True):
-            if not params:  # no gradient in this group this step
-                continue
-            steps = [s["step"] for s in states]
-            if steps[0].is_cpu:  # a Python 1 is wrapped into a tensor once per step counter: 20 us, this 6 us
-                torch._foreach_add_(steps, _ONE, alpha=1.0)
-            else:
-                torch._foreach_add_(steps, 1)
-            beta1, beta2 = group["betas"]
-            torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
-                               [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False, lr=group["lr"],
-                               beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"], maximize=False,
-                               grad_scale=None, found_inf=None)
-        return None
+        if closure is None and not self._watched():
+            with torch.no_grad():
+                plans = [self._plan(group) for group in self.param_groups]
+                if all(plan is not None for plan in plans):
+                    for group, plan in zip(self.param_groups, plans, strict=True):
+                        _kernel(group, *plan)
+                    return None
+        return self._adam_step(closure)
+
+    step.hooked = True  # Optimizer wraps an unmarked step in its hooks; here only _adam_step needs them
+
+    @torch_optimizer.Optimizer.profile_hook_step
+    def _adam_step(self, closure=None):
+        """Adam's own step, inside Optimizer's wrapper (step hooks, the profiler's label)."""
+        adam_step = torch.optim.Adam.step  # unwrapped: the hooks must not run twice
+        return (adam_step.__wrapped__ if getattr(adam_step, "hooked", False) else adam_step)(self, closure)
+
+    def _watched(self) -> bool:
+        """Whether something listens to this step: step hooks (this optimiser's or global) or the profiler."""
+        return bool(self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
+                    or torch_optimizer._global_optimizer_pre_hooks
+                    or torch_optimizer._global_optimizer_post_hooks
+                    or torch._C._autograd._profiler_enabled())
 
     def _plan(self, group: dict):
-        """(params with a gradient, their states) for the direct road, or None where Adam.step must go."""
+        """The kernel's tensor lists for the group's parameters with a gradient (params, grads, exp_avgs,
+        exp_avg_sqs, steps), or None where Adam.step must go.
+
+        The lists are kept from one step to the next while every parameter of the group has a gradient,
+        until the group or the state is replaced (``load_state_dict``).
+        """
         if group["amsgrad"] or group["maximize"] or group["weight_decay"] or group["decoupled_weight_decay"] \
                 or group["differentiable"] or isinstance(group["lr"], torch.Tensor):
             return None
-        params = [p for p in group["params"] if p.grad is not None]
-        states = [self.state.get(p) for p in params]
-        if any(not s for s in states) or len({(p.device, p.dtype) for p in params}) > 1 \
-                or any(p.grad.is_sparse or p.is_complex() for p in params):
+        params = group["params"]
+        grads = [p.grad for p in params]
+        kept = self._lists.get(id(group))
+        if kept is not None and len(kept[1]) == len(params) and all(g is not None for g in grads):
+            return kept[1], grads, *kept[2:]
+        with_grad = [p for p in params if p.grad is not None]
+        states = [self.state.get(p) for p in with_grad]
+        if any(not s for s in states) or len({(p.device, p.dtype) for p in with_grad}) > 1 \
+                or any(p.grad.is_sparse or p.is_complex() for p in with_grad):
             return None
-        return params, states
+        lists = ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [s["step"] for s in states])
+        if len(with_grad) == len(params):
+            self._lists[id(group)] = (group, with_grad, *lists)  # the group, held here, keeps its id
+        return with_grad, [p.grad for p in with_grad], *lists
+
+
+def _kernel(group: dict, params, grads, exp_avgs, exp_avg_sqs, steps) -> None:
+    """One fused Adam update of ``params`` in place, as ``Adam(fused=True).step`` makes it."""
+    if not params:  # no gradient in this group this step
+        return
+    if steps[0].is_cpu:  # a Python 1 is wrapped into a tensor once per step counter: 20 us, this 6 us
+        torch._foreach_add_(steps, _ONE, alpha=1.0)
+    else:
+        torch._foreach_add_(steps, 1)
+    beta1, beta2 = group["betas"]
+    torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
+                       beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"], maximize=False,
+                       grad_scale=None, found_inf=None)
 
 
 class MLP(nn.Sequential):

@@ -1,7 +1,10 @@
 """genlib.nn.FusedAdam: the short road to torch's fused Adam kernel gives torch's own Adam updates."""
 
+import copy
+
 import pytest
 import torch
+import torch.optim.optimizer as torch_optimizer
 
 from genlib.nn import MLP, FusedAdam, adam
 
@@ -65,3 +68,98 @@ def test_a_parameter_group_without_any_gradient_is_left_alone():
         a.grad = torch.ones(3)
         opt.step()
     assert torch.equal(b, torch.ones(3)) and opt.state[a]["step"].item() == 3 and b not in opt.state
+
+
+def _steps(opt, params, n: int, grad_of=lambda p, i: torch.full_like(p, i + 1.0)):
+    for i in range(n):
+        for p in params:
+            p.grad = grad_of(p, i)
+        opt.step()
+
+
+def _pair(make_params):
+    """The same parameters twice: one set for FusedAdam, one for torch's fused Adam."""
+    return make_params(), make_params()
+
+
+def _ones():
+    return [torch.nn.Parameter(torch.ones(4)), torch.nn.Parameter(torch.ones(2, 3))]
+
+
+def test_a_state_dict_loaded_into_the_same_optimiser_is_the_one_used():
+    """The direct road keeps the state's tensors from step to step; loading a state dict replaces them."""
+    ours, theirs = _pair(_ones)
+    opt, ref = FusedAdam(ours, lr=0.1), torch.optim.Adam(theirs, lr=0.1, fused=True)
+    _steps(opt, ours, 3)
+    _steps(ref, theirs, 3)
+    saved = copy.deepcopy(opt.state_dict())  # a state dict holds the live tensors
+    _steps(opt, ours, 4)
+    opt.load_state_dict(saved)  # back to step 3's moments (the weights go on from step 7's)
+    with torch.no_grad():
+        for p, q in zip(ours, theirs, strict=True):
+            p.copy_(q)
+    _steps(opt, ours, 2)
+    _steps(ref, theirs, 2)
+    assert all(torch.equal(p, q) for p, q in zip(ours, theirs, strict=True))
+    assert opt.state[ours[0]]["step"].item() == 5
+
+
+def test_parameters_added_or_losing_their_gradient_after_the_first_steps():
+    ours, theirs = _pair(_ones)
+    opt, ref = FusedAdam(ours[:1], lr=0.1), torch.optim.Adam(theirs[:1], lr=0.1, fused=True)
+    for o, params in ((opt, ours), (ref, theirs)):
+        _steps(o, params[:1], 2)
+        o.add_param_group({"params": params[1:], "lr": 0.05})
+        _steps(o, params, 2)
+        params[0].grad = None
+        _steps(o, params[1:], 1)  # the first parameter has no gradient this step
+        params[1].grad = None
+        _steps(o, params[:1], 1)
+    assert all(torch.equal(p, q) for p, q in zip(ours, theirs, strict=True))
+    assert opt.state[ours[0]]["step"].item() == 5 and opt.state[ours[1]]["step"].item() == 3
+
+
+@pytest.mark.parametrize("where", ["optimiser", "global"])
+def test_step_hooks_run_once_a_step_on_either_road(where):
+    torch.optim.Adam([torch.nn.Parameter(torch.ones(1))]).step()  # Adam.step is now wrapped for its hooks
+    params = _ones()
+    opt = FusedAdam(params, lr=0.1)
+    calls = []
+    register = {"optimiser": (opt.register_step_pre_hook, opt.register_step_post_hook),
+                "global": (torch_optimizer.register_optimizer_step_pre_hook,
+                           torch_optimizer.register_optimizer_step_post_hook)}[where]
+    handles = [register[0](lambda *_: calls.append("pre")), register[1](lambda *_: calls.append("post"))]
+    try:
+        _steps(opt, params, 3)  # the first step is Adam's (no state yet), the next would be the direct road's
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert calls == ["pre", "post"] * 3
+    reference = _ones()
+    _steps(torch.optim.Adam(reference, lr=0.1, fused=True), reference, 3)
+    assert all(torch.equal(p, q) for p, q in zip(params, reference, strict=True))
+    calls.clear()
+    _steps(opt, params, 1)
+    assert calls == []
+
+
+def test_the_profiler_sees_each_step():
+    params = _ones()
+    opt = FusedAdam(params, lr=0.1)
+    _steps(opt, params, 2)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        _steps(opt, params, 3)
+    names = [event.name for event in prof.events()]
+    assert names.count("Optimizer.step#FusedAdam.step") == 3
+    assert opt.state[params[0]]["step"].item() == 5
+
+
+def test_a_copied_optimiser_steps_its_own_copy_of_the_state():
+    net = MLP(3, (4,), 2)
+    opt = FusedAdam(net.parameters(), lr=0.1)
+    _steps(opt, list(net.parameters()), 2)
+    twin_net, twin = copy.deepcopy((net, opt))  # goes through __setstate__, like unpickling
+    _steps(opt, list(net.parameters()), 2)
+    _steps(twin, list(twin_net.parameters()), 2)
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), twin_net.parameters(), strict=True))
+    assert twin.state[next(twin_net.parameters())]["step"].item() == 4
