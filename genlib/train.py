@@ -2,7 +2,8 @@
 
 A model brings ``configure_optimizers(lr)`` and ``training_step(x, step, optimizers)``; this loop
 cuts shuffled batches from the data tensor (no DataLoader: the sets are small and live in memory),
-calls the step, and records what it returns plus the step number and the seconds spent training.
+calls the step, and makes what it returns (the step's loss terms) records, with the step number and
+the seconds spent training: a chunk's steps at once, at the chunk's end (``summarize``).
 
 ``TrainingRun`` trains in chunks (``advance(n)``) for the live pages. Each chunk runs with the run's
 own random state, saved and restored around it, so a run gives bit-for-bit the same weights and
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 
 import torch
 
-from genlib.models.base import NonFiniteLoss
+from genlib.models.base import NonFiniteLoss, summarize
 
 FIT_CHUNK = 50  # steps per chunk inside fit(): records are handed out after each chunk
 BLOCK_BYTES = 16 * 2**20  # batches are cut from shuffled blocks of the data of about this size
@@ -100,9 +101,10 @@ class TrainingRun:
             return []
         n_steps = min(int(n_steps), self.steps - self.step)
         snapshot = self._snapshot()
-        records: list[dict] = []
         cuda = self.device.type == "cuda"
         self.model.train()
+        terms: list[dict] = []  # each step's loss terms; they become records at the chunk's end
+        ends: list[float] = []  # seconds into the chunk at which each step ended
         with torch.random.fork_rng(devices=[self.device] if cuda else []):
             torch.set_rng_state(self._noise_state)
             if cuda and self._cuda_noise_state is not None:
@@ -112,25 +114,27 @@ class TrainingRun:
             start = time.perf_counter()
             try:
                 for _ in range(n_steps):
-                    record = self.model.training_step(self._next_batch(), self.step, self.optimizers)
-                    self.step += 1
-                    record["step"] = self.step
-                    record["seconds"] = self.seconds + time.perf_counter() - start
-                    records.append(record)
+                    terms.append(self.model.training_step(self._next_batch(), self.step + len(terms),
+                                                          self.optimizers))
+                    ends.append(time.perf_counter() - start)
             except NonFiniteLoss as e:
-                failed_at = self.step + 1
+                failed_at = self.step + len(terms) + 1
                 if self._weights_finite():
-                    kept = f"The weights are those of step {self.step}, the last finite ones. "
+                    kept = f"The weights are those of step {failed_at - 1}, the last finite ones. "
                 else:  # an earlier step with a finite loss broke the weights: go back to this chunk's start
                     self._restore(snapshot)
-                    self.step -= len(records)
-                    records = []  # the history ends where the weights are
+                    terms = []  # the history ends where the weights are
                     kept = f"The weights were restored to step {self.step}, from before this chunk of training. "
                 self.stopped = f"stopped at step {failed_at}: {e}. {kept}Try a smaller learning rate."
-            self.seconds += time.perf_counter() - start
             self._noise_state = torch.get_rng_state()
             if cuda:
                 self._cuda_noise_state = torch.cuda.get_rng_state(self.device)
+        records = summarize(terms)
+        for record, end in zip(records, ends, strict=False):
+            self.step += 1
+            record["step"] = self.step
+            record["seconds"] = self.seconds + end
+        self.seconds += time.perf_counter() - start
         self.history.extend(records)
         return records
 

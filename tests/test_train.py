@@ -9,7 +9,7 @@ import torch
 
 from genlib.metrics import evaluate
 from genlib.models import build
-from genlib.models.base import NonFiniteLoss
+from genlib.models.base import NonFiniteLoss, summarize
 from genlib.train import TrainingRun, fit
 
 STEPS = 120
@@ -176,3 +176,28 @@ def test_batch_larger_than_the_data_is_cut_to_the_data(digits):
     small = digits.subset(10)
     run = TrainingRun(_vae(small), small, steps=3, batch_size=128)
     assert run.batch_size == 10 and len(run.advance(3)) == 3
+
+
+def _terms(g: torch.Generator, batch: int, step: int) -> dict:
+    return {"loss": torch.randn((), generator=g), "recon": torch.randn(batch, generator=g) * 50,
+            "kl_per_dim": torch.rand(batch, 4, generator=g), "codes": torch.rand(batch, 3, 2, generator=g),
+            "hits": torch.randint(0, 9, (batch,), generator=g), "beta": 0.25 * step}
+
+
+def _reference_record(terms: dict) -> dict:
+    """One step's record, reduced on its own with the obvious calls."""
+    return {"loss": terms["loss"].item(), "recon": terms["recon"].mean().item(),
+            "kl_per_dim": terms["kl_per_dim"].mean(0).tolist(), "codes": terms["codes"].mean((0, 1)).tolist(),
+            "hits": terms["hits"].double().mean().item(), "beta": terms["beta"]}
+
+
+def test_a_chunks_records_are_each_steps_own_batch_means():
+    g = torch.Generator().manual_seed(0)
+    steps = [_terms(g, 128, step) for step in range(50)]
+    records = summarize(steps)
+    assert records == [_reference_record(terms) for terms in steps]
+    assert all(list(r) == list(steps[0]) for r in records)
+    assert summarize(steps[:1]) == records[:1] and summarize([]) == []
+    uneven = [_terms(g, 32, 0), _terms(g, 17, 1)]  # batches of two sizes are reduced one by one
+    uneven[1]["extra"] = 2.0
+    assert summarize(uneven) == [_reference_record(uneven[0]), {**_reference_record(uneven[1]), "extra": 2.0}]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from genlib.distributions import log_normal, reparameterize
-from genlib.models.base import optimize, summarize
+from genlib.models.base import detach, optimize
 from genlib.models.vae import VAE, VAEConfig
 from genlib.nn import MLP, adam
 from genlib.objectives import discriminator_loss, generator_loss
@@ -105,7 +105,7 @@ class AAE(VAE):
         # 3. the encoder moves its codes to fool it (non-saturating loss); only the encoder steps
         gen = generator_loss(self.discriminator(self.codes(x))).squeeze(-1)  # (B,)
         optimize(gen_opt, gen.mean())
-        return summarize({"loss": recon.mean(), "recon": recon, "disc_loss": disc, "gen_loss": gen,
+        return detach({"loss": recon.mean(), "recon": recon, "disc_loss": disc, "gen_loss": gen,
                           "d_real": torch.sigmoid(self.discriminator(z_real)).squeeze(-1),
                           "d_fake": torch.sigmoid(self.discriminator(z_fake)).squeeze(-1)})
 

@@ -31,30 +31,40 @@ def optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-def summarize(terms: dict) -> dict:
-    """Turn a loss dict into a step record of plain numbers: batch means; per-dimension terms as lists.
+def detach(terms: dict) -> dict:
+    """A step's terms with every tensor cut from the autograd graph: what ``training_step`` returns."""
+    return {key: value.detach() if isinstance(value, torch.Tensor) else value for key, value in terms.items()}
 
-    The float32 scalars are read out together (one stack, one ``tolist``) rather than one ``item()`` each;
-    the numbers are the same.
+
+def summarize(steps: list[dict]) -> list[dict]:
+    """Turn the terms of consecutive steps into step records of plain numbers: batch means, and
+    per-dimension terms (B, ..., D) as lists of their means over all but the last axis.
+
+    A chunk's steps are summarised together: a term with the same shape in every step is stacked,
+    reduced once and read out with one ``tolist``. The numbers are those of reducing each step on its
+    own (the tests compare them); it costs one set of calls a chunk rather than one a step.
     """
-    record, scalars = {}, {}
-    for key, value in terms.items():
-        if isinstance(value, torch.Tensor):
-            value = value.detach()
-            if value.dim() <= 1:
-                value = value if value.dim() == 0 else value.mean()
-                if value.dtype == torch.float32:
-                    scalars[key] = value
-                    record[key] = None  # filled below, keeping the key order
-                else:
-                    record[key] = value.item()
-            else:
-                record[key] = value.flatten(0, -2).mean(0).tolist()
+    records = [dict.fromkeys(terms) for terms in steps]  # keeps each step's key order
+    for key in dict.fromkeys(key for terms in steps for key in terms):
+        having = [i for i, terms in enumerate(steps) if key in terms]
+        values = [steps[i][key] for i in having]
+        if all(isinstance(v, torch.Tensor) for v in values) and len({v.shape for v in values}) == 1:
+            values = _batch_mean(torch.stack(values), lead=1).tolist()
         else:
-            record[key] = value
-    if scalars:
-        record.update(zip(scalars, torch.stack(list(scalars.values())).tolist(), strict=True))
-    return record
+            values = [_batch_mean(v).tolist() if isinstance(v, torch.Tensor) else v for v in values]
+        for i, value in zip(having, values, strict=True):
+            records[i][key] = value
+    return records
+
+
+def _batch_mean(value: torch.Tensor, lead: int = 0) -> torch.Tensor:
+    """A term's mean over its batch axis (after ``lead`` leading axes): a scalar stays as it is, (B,)
+    gives a scalar, (B, ..., D) gives (D,)."""
+    if value.dim() - lead >= 2:
+        return value.flatten(lead, -2).mean(lead)
+    if value.dim() - lead == 1:
+        return (value if value.is_floating_point() else value.double()).mean(lead)
+    return value
 
 
 class GenerativeModel(nn.Module):
@@ -78,10 +88,10 @@ class GenerativeModel(nn.Module):
         return [adam(self.parameters(), lr)]
 
     def training_step(self, x: torch.Tensor, step: int, optimizers: list[torch.optim.Optimizer]) -> dict:
-        """One step on the batch ``x``; returns the step's record (plain floats)."""
+        """One step on the batch ``x``; returns its terms, detached (``summarize`` makes them a record)."""
         terms = self.loss(x, step)
         optimize(optimizers[0], terms["loss"])
-        return summarize(terms)
+        return detach(terms)
 
     @property
     def device(self) -> torch.device:
