@@ -53,13 +53,16 @@ RECIPES: dict[str, dict] = {
                    "beta_schedule": {"kind": "constant", "beta": 4.0}},
         "steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0,
     },
-    # the Product of experts page: the same MVAE objective, fused by a product (PoE) or a mixture (MoE)
+    # the Product of experts page: the same MVAE objective, fused by a product (PoE) or a mixture (MoE).
+    # λ_label = 3 and 3 random subsets: over seeds 0-2 the PoE's label -> image rate was 0.79-0.81 and its
+    # image -> label accuracy 0.81-0.84 (python -m bench multimodal's judge), against 0.54-0.78 and 0.65-0.80
+    # with λ_label = 10 and 1 subset; the MoE's went from 0.96 / 0.87 to 0.90-0.94 / 0.85 (seeds 0-1).
     **{f"mvae-{fusion}-digits": {
         "description": f"multimodal VAE ({fusion.upper()}), top half + bottom half + label of digits, latent 16, "
-                       "MLP 128-128 per modality, λ_label = 10, β warm-up over 400 steps",
+                       "MLP 128-128 per modality, λ_label = 3, 3 random subsets, β warm-up over 400 steps",
         "model": "multimodal-vae", "data": "digits-halves-label",
         "config": {"layout": "digits-halves-label", "fusion": fusion, "latent_dim": 16, "hidden": [128, 128],
-                   "weights": {"label": 10.0}, "n_subsets": 1,
+                   "weights": {"label": 3.0}, "n_subsets": 3,
                    "beta_schedule": {"kind": "monotonic", "total_steps": 1600, "ratio": 0.25}},
         "steps": 1600, "batch_size": 128, "lr": 1e-3, "seed": 0,
     } for fusion in ("poe", "moe")},

@@ -76,24 +76,24 @@ st.caption("Three modalities of each digit: its top half, its bottom half and it
            "a mixture (MoE, the MMVAE), then every modality is decoded from z.")
 st.latex(r"\text{loss} = \frac1B\sum_b \sum_{S}\Big[-\sum_{m\in S}\lambda_m\,\mathbb E_{q(z\mid x_S)}\log p(x_m\mid z)"
          r" + \beta(t)\,\mathrm{KL}\big(q(z\mid x_S)\,\|\,\mathcal N(0,I)\big)\Big]")
-st.caption("Nats per example, summed over the subsets S (all modalities, each one alone, one random subset) and "
-           "averaged over the batch. PoE: q(z | x_S) ∝ N(0, I) ∏ qₘ, KL in closed form. MoE: q = mean of the qₘ, "
-           "one draw per expert, KL estimated at the draws. λ_label = 10 in the pretrained models.")
+st.caption("Nats per example, summed over the subsets S (all modalities, each one alone, three random subsets) "
+           "and averaged over the batch. PoE: q(z | x_S) ∝ N(0, I) ∏ qₘ, KL in closed form. MoE: q = mean of the "
+           "qₘ, one draw per expert, KL estimated at the draws. λ_label = 3 in the pretrained models.")
 given = st.multiselect("Condition on", ["top", "bottom", "label"], ["top"], key="given", bind="query-params")
 n_samples = st.slider("Samples per digit", 1, 6, 3, key="samples", bind="query-params")
 source = st.radio("Models", ["pretrained", "train here"], horizontal=True, key="source", bind="query-params")
 with advanced("Training settings and seed"):
-    training = source == "train here"  # the pretrained models were trained with 1600 steps, λ_label = 10
+    training = source == "train here"  # the pretrained models were trained with 1600 steps, λ_label = 3
     steps = st.select_slider("Training steps", [300, 800, 1600, 3000], 800, key="steps", bind="query-params",
                              disabled=not training)
-    weight = st.select_slider("Label weight λ_label", [1.0, 3.0, 10.0, 30.0], 10.0, key="lam", bind="query-params",
+    weight = st.select_slider("Label weight λ_label", [1.0, 3.0, 10.0, 30.0], 3.0, key="lam", bind="query-params",
                               disabled=not training)
     seed = seed_input()
 train_set = cached_dataset("digits-halves-label", "train", seed)
 test_set = cached_dataset("digits-halves-label", "test", seed)
 examples = one_per_class(test_set, seed)
 config = {"layout": "digits-halves-label", "latent_dim": 16, "hidden": (128, 128), "weights": {"label": weight},
-          "beta_schedule": {"kind": "monotonic", "total_steps": steps, "ratio": 0.25}}
+          "n_subsets": 3, "beta_schedule": {"kind": "monotonic", "total_steps": steps, "ratio": 0.25}}
 
 
 def make_runs():
