@@ -22,8 +22,8 @@ On a fourth (2026-11-25), FusedAdam's step inside the loop took 177-194 us, not 
 Optimizer's step wrapper and re-planning the group cost ~35 us of it, and a step's record another ~40 us.
 FusedAdam now skips the wrapper where nothing listens and keeps its tensor lists, and a chunk's records are
 made at the chunk's end. Runs alternating the code before and after (2 runs of 1000 steps each, 8 pairs):
-1.12x-1.22x (median 1.18x) before, 1.22x-1.34x (median 1.27x) after. This command on the final code: 1.21x-1.28x
-in 9 runs (median 1.23x).
+1.12x-1.22x (median 1.18x) before, 1.22x-1.34x (median 1.27x) after. This command on the final code: 1.16x-1.28x
+in 12 runs (median 1.23x; 11 of them at 1.2x or more).
 
     python -m bench fit_vs_plain
 """

@@ -32,10 +32,10 @@ MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_cou
 # ELBO page's four figures; ui.figures builds them without plotly's validation). While training, the charts
 # are updated in place (ui.inplace): the browser spends ~0.14 s of main-thread time a tick on the ELBO page,
 # 0.26-0.36 of a core, against 0.21 s and 0.52 of a core when Streamlit mounted each changed chart afresh.
-# On 2 cores live training keeps 0.68-1.03x of headless speed (python -m bench live_vs_headless, 6 runs of
+# On 2 cores live training keeps 0.68-1.08x of headless speed (python -m bench live_vs_headless, 9 runs of
 # paired rounds, 2026-11-25; 0.66-0.82x and 0.63-0.75x on two earlier machines). Its ceiling is one torch
 # thread against headless's two (0.72-1.15x on the same machine); against headless on one thread the app
-# keeps 0.89-0.94x. Budgets of 0.5-0.6 s measured the same within the machine's noise; training in a worker
+# keeps 0.89-0.98x. Budgets of 0.5-0.6 s measured the same within the machine's noise; training in a worker
 # thread while the tick draws gained nothing side by side (the two contend for the GIL). DESIGN.md's chunks
 # of ~150 ms cost too much here: a tick has a fixed cost (Streamlit re-running the fragment, drawing, the
 # browser asking for the next tick), and with GENLAB_TICK_BUDGET=0.15 live training kept 0.35x and 0.49x of
