@@ -70,16 +70,12 @@ def test_a_parameter_group_without_any_gradient_is_left_alone():
     assert torch.equal(b, torch.ones(3)) and opt.state[a]["step"].item() == 3 and b not in opt.state
 
 
-def _steps(opt, params, n: int, grad_of=lambda p, i: torch.full_like(p, i + 1.0)):
+def _steps(opt, params, n: int):
+    """n steps of ``opt`` with gradients 1, 2, ..., n on ``params``."""
     for i in range(n):
         for p in params:
-            p.grad = grad_of(p, i)
+            p.grad = torch.full_like(p, i + 1.0)
         opt.step()
-
-
-def _pair(make_params):
-    """The same parameters twice: one set for FusedAdam, one for torch's fused Adam."""
-    return make_params(), make_params()
 
 
 def _ones():
@@ -88,7 +84,7 @@ def _ones():
 
 def test_a_state_dict_loaded_into_the_same_optimiser_is_the_one_used():
     """The direct road keeps the state's tensors from step to step; loading a state dict replaces them."""
-    ours, theirs = _pair(_ones)
+    ours, theirs = _ones(), _ones()  # FusedAdam's and torch's fused Adam's
     opt, ref = FusedAdam(ours, lr=0.1), torch.optim.Adam(theirs, lr=0.1, fused=True)
     _steps(opt, ours, 3)
     _steps(ref, theirs, 3)
@@ -105,7 +101,7 @@ def test_a_state_dict_loaded_into_the_same_optimiser_is_the_one_used():
 
 
 def test_parameters_added_or_losing_their_gradient_after_the_first_steps():
-    ours, theirs = _pair(_ones)
+    ours, theirs = _ones(), _ones()  # FusedAdam's and torch's fused Adam's
     opt, ref = FusedAdam(ours[:1], lr=0.1), torch.optim.Adam(theirs[:1], lr=0.1, fused=True)
     for o, params in ((opt, ours), (ref, theirs)):
         _steps(o, params[:1], 2)
