@@ -7,6 +7,7 @@ from genlib.distributions import covariance_2d, experts_on_grid
 from genlib.models import build
 from genlib.models.multimodal import cross_modal, label_accuracy
 from genlib.pictures import series
+from genlib.pretrained import RECIPES
 from genlib.train import TrainingRun
 from ui import figures, figures_poe, live
 from ui.state import (
@@ -83,7 +84,7 @@ given = st.multiselect("Condition on", ["top", "bottom", "label"], ["top"], key=
 n_samples = st.slider("Samples per digit", 1, 6, 3, key="samples", bind="query-params")
 source = st.radio("Models", ["pretrained", "train here"], horizontal=True, key="source", bind="query-params")
 with advanced("Training settings and seed"):
-    training = source == "train here"  # the pretrained models were trained with 1600 steps, λ_label = 3
+    training = source == "train here"  # the pretrained models' recipe: 1600 steps, λ_label = 3
     steps = st.select_slider("Training steps", [300, 800, 1600, 3000], 800, key="steps", bind="query-params",
                              disabled=not training)
     weight = st.select_slider("Label weight λ_label", [1.0, 3.0, 10.0, 30.0], 3.0, key="lam", bind="query-params",
@@ -92,8 +93,8 @@ with advanced("Training settings and seed"):
 train_set = cached_dataset("digits-halves-label", "train", seed)
 test_set = cached_dataset("digits-halves-label", "test", seed)
 examples = one_per_class(test_set, seed)
-config = {"layout": "digits-halves-label", "latent_dim": 16, "hidden": (128, 128), "weights": {"label": weight},
-          "n_subsets": 3, "beta_schedule": {"kind": "monotonic", "total_steps": steps, "ratio": 0.25}}
+recipe = {k: v for k, v in RECIPES["mvae-poe-digits"]["config"].items() if k != "fusion"}  # the pretrained ones
+config = {**recipe, "weights": {"label": weight}, "beta_schedule": {**recipe["beta_schedule"], "total_steps": steps}}
 
 
 def make_runs():
