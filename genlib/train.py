@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import torch
 
+from genlib.dissect import dissect_step
 from genlib.models.base import NonFiniteLoss, summarize
 
 FIT_CHUNK = 50  # steps per chunk inside fit(): records are handed out after each chunk
@@ -95,8 +96,35 @@ class TrainingRun:
     def _weights_finite(self) -> bool:
         return all(torch.isfinite(p).all() for p in self.model.parameters())
 
-    def advance(self, n_steps: int) -> list[dict]:
-        """Train up to ``n_steps`` more steps (fewer at the end of the run); return their records."""
+    def extend(self, n_steps: int) -> None:
+        """Let a finished run train ``n_steps`` more (a presenter's Step past the end); schedules go on as
+        they do past their last step."""
+        if self.stopped is None:
+            self.steps = max(self.steps, self.step + int(n_steps))
+
+    def dissect_next(self) -> dict | None:
+        """Take the next step dissected (``genlib.dissect.dissect_step`` with this step's own batch and noise,
+        so its terms are the step's record) and add ``update``: parameter name -> the change the optimiser
+        made. The run trains exactly as without the dissection. None when the run is done."""
+        seen: dict = {}
+
+        def inspect(batch, step):
+            seen["dissection"] = dissect_step(self.model, batch, step, rng_state=torch.get_rng_state())
+            seen["before"] = {name: p.detach().clone() for name, p in self.model.named_parameters()}
+
+        records = self.advance(1, inspect=inspect)
+        if not records:
+            return None
+        dissection = seen["dissection"]
+        dissection["update"] = {name: p.detach() - seen["before"][name] for name, p in self.model.named_parameters()}
+        dissection["record"] = records[0]
+        return dissection
+
+    def advance(self, n_steps: int, *, inspect=None) -> list[dict]:
+        """Train up to ``n_steps`` more steps (fewer at the end of the run); return their records.
+
+        ``inspect(batch, step)``, when given, is called before each step with the step's batch, inside the
+        run's random stream (``torch.get_rng_state()`` there is the state the step will draw from)."""
         if self.done or n_steps <= 0:
             return []
         n_steps = min(int(n_steps), self.steps - self.step)
@@ -114,8 +142,10 @@ class TrainingRun:
             start = time.perf_counter()
             try:
                 for _ in range(n_steps):
-                    terms.append(self.model.training_step(self._next_batch(), self.step + len(terms),
-                                                          self.optimizers))
+                    batch = self._next_batch()
+                    if inspect is not None:
+                        inspect(batch, self.step + len(terms))
+                    terms.append(self.model.training_step(batch, self.step + len(terms), self.optimizers))
                     ends.append(time.perf_counter() - start)
             except NonFiniteLoss as e:
                 failed_at = self.step + len(terms) + 1

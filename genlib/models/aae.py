@@ -122,6 +122,10 @@ class AAE(VAE):
         return {"loss": (recon + kl).mean(), "recon": recon, "kl": kl, "elbo": -(recon + kl),
                 "kl_per_dim": kl_per_dim}
 
+    def loss_parts(self, x: torch.Tensor, step: int = 0) -> tuple[dict, dict]:
+        terms = self.loss(x, step)
+        return terms, {"recon": terms["recon"].mean(), "KL (one sample)": terms["kl"].mean()}
+
     def log_importance_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """log p(x, z_k) - log q(z_k | x) with the AAE's prior: (K, B). ``x`` is prepared."""
         mu, logvar = self.encode(x)

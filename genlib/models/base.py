@@ -84,6 +84,16 @@ class GenerativeModel(nn.Module):
         """A dict with the scalar ``loss`` to minimise and its per-example terms (nats per example)."""
         raise NotImplementedError
 
+    def loss_parts(self, x: torch.Tensor, step: int = 0) -> tuple[dict, dict]:
+        """``loss(x, step)`` and the weighted parts it sums: name -> scalar, adding up to ``loss``.
+
+        What a step's dissection takes the gradient of, part by part (``genlib.dissect``). A model whose
+        loss is one term has one part, the loss itself; the VAE family splits it into reconstruction and
+        each weighted regulariser.
+        """
+        terms = self.loss(x, step)
+        return terms, {"loss": terms["loss"]}
+
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         return [adam(self.parameters(), lr)]
 

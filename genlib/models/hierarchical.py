@@ -38,7 +38,7 @@ from genlib.distributions import (
     product_of_experts,
     reparameterize,
 )
-from genlib.models.vae import VAE, VAEConfig
+from genlib.models.vae import VAE, VAEConfig, regularizer_parts
 from genlib.nn import MLP
 
 
@@ -175,21 +175,26 @@ class HierarchicalVAE(VAE):
         """β of layer i at ``step``: its own schedule (per-layer warm-up) if given, else the model's."""
         return self.layer_schedule_fns[i](step) if self.layer_schedule_fns else self.beta(step)
 
-    def loss(self, x: torch.Tensor, step: int = 0) -> dict:
+    def loss_parts(self, x: torch.Tensor, step: int = 0) -> tuple[dict, dict]:
         x = self.likelihood.prepare(x)
         x_logits, layers = self(x)
         recon = -self.likelihood.log_prob(x_logits, x)  # (B,) -log p(x | z_1), nats per example
         kl_layers = [layer.kl() for layer in layers]  # (B, D_i) each, analytic given z_{i+1}
         kl_per_dim = torch.cat(kl_layers, 1)  # (B, sum D_i), z_1's dimensions first
         kl = kl_per_dim.sum(1)  # = sum over layers of KL_i
-        reg = sum(self.regularizer(k, layer.mu, layer.logvar, layer.z, self.layer_beta(i, step))
-                  for i, (k, layer) in enumerate(zip(kl_layers, layers, strict=True)))
+        regs, parts = [], {"recon": recon.mean()}  # each layer's weighted KL is a part of its own
+        for i, (k, layer) in enumerate(zip(kl_layers, layers, strict=True)):
+            reg_i, parts_i = regularizer_parts(self.regularizer(k, layer.mu, layer.logvar, layer.z,
+                                                                self.layer_beta(i, step)), "β·KL")
+            regs.append(reg_i)
+            parts.update({f"{name} z{i + 1}": value for name, value in parts_i.items()})
+        reg = sum(regs)
         terms = {"loss": (recon + reg).mean(), "recon": recon, "kl": kl, "elbo": -(recon + kl),
                  "kl_per_dim": kl_per_dim, "beta": self.beta(step)}
         terms.update({f"kl_z{i + 1}": k.sum(1) for i, k in enumerate(kl_layers)})  # (B,) per layer, nats
         if self.layer_schedule_fns:
             terms.update({f"beta_z{i + 1}": self.layer_beta(i, step) for i in range(self.n_layers)})
-        return terms
+        return terms, parts
 
     def log_importance_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """log p(x, z_1..z_L) - log q(z_1..z_L | x) for K top-down samples: (K, B). ``x`` is prepared."""

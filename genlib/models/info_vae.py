@@ -70,12 +70,14 @@ class InfoVAE(VAE):
     Config = InfoVAEConfig
     EXAMPLE_CONFIG = {"latent_dim": 4, "hidden": (64,), "alpha": 0.5, "lambda_": 50.0}
 
-    def regularizer(self, kl_per_dim, mu, logvar, z, beta: float) -> torch.Tensor:
-        """(1 - α) · β · KL + (α + λ - 1) · MMD²(codes, prior draws), per example (Zhao et al.'s objective)."""
+    def regularizer(self, kl_per_dim, mu, logvar, z, beta: float) -> dict:
+        """(1 - α) · β · KL per example, and (α + λ - 1) · MMD²(codes, prior draws) once per batch (Zhao et
+        al.'s objective), as the two parts a step's dissection shows."""
         c = self.config
-        reg = c.kl_weight * super().regularizer(kl_per_dim, mu, logvar, z, beta)
+        parts = {"(1-α)·β·KL": c.kl_weight * super().regularizer(kl_per_dim, mu, logvar, z, beta)}
         if c.mmd_weight == 0:
-            return reg
+            return parts
         z_prior = torch.randn_like(z)  # (B, D) draws from p(z) = N(0, I)
         divergence = mmd(z, z_prior, c.kernel, bandwidth=c.bandwidth, scales=c.scales)  # unbiased, one per batch
-        return reg + c.mmd_weight * divergence
+        parts["(α+λ-1)·MMD²"] = c.mmd_weight * divergence
+        return parts

@@ -63,6 +63,20 @@ def free_bits(kl_per_dim: torch.Tensor, lam: float) -> torch.Tensor:
     return torch.where(above, kl_per_dim, torch.full_like(kl_per_dim, lam)).sum(-1)
 
 
+def regularizer_parts(reg, name: str) -> tuple[torch.Tensor, dict]:
+    """A regulariser (a tensor, or a dict of named parts) as (its sum, name -> batch mean of each part).
+
+    The sum adds the parts in their order, so a one-part dict gives the same numbers as the bare tensor.
+    """
+    if not isinstance(reg, dict):
+        return reg, {name: reg.mean()}
+    values = list(reg.values())
+    total = values[0]
+    for value in values[1:]:
+        total = total + value
+    return total, {key: value.mean() for key, value in reg.items()}
+
+
 class VAE(GenerativeModel):
     Config = VAEConfig
     EXAMPLE_CONFIG = {"latent_dim": 4, "hidden": (64,)}
@@ -114,20 +128,28 @@ class VAE(GenerativeModel):
     def beta(self, step: int) -> float:
         return self.schedule(step)
 
-    def regularizer(self, kl_per_dim, mu, logvar, z, beta: float) -> torch.Tensor:
-        """What the objective adds to the reconstruction term, per example: β · KL (with free bits)."""
+    def regularizer(self, kl_per_dim, mu, logvar, z, beta: float):
+        """What the objective adds to the reconstruction term, per example: β · KL (with free bits).
+
+        A variant returns a tensor, or a dict of named weighted parts (per example or per batch) when its
+        regulariser has several: a step's dissection then shows each part's gradient on its own.
+        """
         return beta * free_bits(kl_per_dim, self.config.free_bits)
 
     def loss(self, x: torch.Tensor, step: int = 0) -> dict:
+        return self.loss_parts(x, step)[0]
+
+    def loss_parts(self, x: torch.Tensor, step: int = 0) -> tuple[dict, dict]:
         x = self.likelihood.prepare(x)
         x_logits, mu, logvar, z = self(x)
         recon = -self.likelihood.log_prob(x_logits, x)  # (B,) -log p(x | z), nats per example
         kl_per_dim = gaussian_kl(mu, logvar)  # (B, D) closed form, Appendix B of Kingma & Welling
         kl = kl_per_dim.sum(1)
         beta = self.beta(step)
-        reg = self.regularizer(kl_per_dim, mu, logvar, z, beta)
-        return {"loss": (recon + reg).mean(), "recon": recon, "kl": kl, "elbo": -(recon + kl),
-                "kl_per_dim": kl_per_dim, "beta": beta}
+        reg, parts = regularizer_parts(self.regularizer(kl_per_dim, mu, logvar, z, beta), "β·KL")
+        terms = {"loss": (recon + reg).mean(), "recon": recon, "kl": kl, "elbo": -(recon + kl),
+                 "kl_per_dim": kl_per_dim, "beta": beta}
+        return terms, {"recon": recon.mean(), **parts}
 
     # ------------------------------------------------------------------ evaluation and pictures
 
