@@ -14,6 +14,7 @@ time spent training, and ``eval_overhead`` is their ratio (the lab's budget is 1
 
 from __future__ import annotations
 
+import copy
 import time
 
 from genlib.metrics import evaluate
@@ -78,6 +79,14 @@ class Lockstep:
             if self.step % self.eval_every == 0 or self.done:
                 self._evaluate_all()
         return records
+
+    def view_at(self, step: int, states: dict):
+        """The lab as it stood at ``step`` (``genlib.timeline``): each run's view with ``states[name]``, and
+        the evaluations up to that step."""
+        view = copy.copy(self)
+        view.runs = {name: run.view_at(step, {"model": states[name]}) for name, run in self.runs.items()}
+        view.evals = {name: [e for e in evals if e["step"] <= step] for name, evals in self.evals.items()}
+        return view
 
     # ---------------------------------------------------------------- the metric history
 

@@ -120,6 +120,18 @@ class TrainingRun:
         dissection["record"] = records[0]
         return dissection
 
+    def view_at(self, step: int, states: dict):
+        """This run as it stood at ``step``, for looking at (``genlib.timeline``): a copy of the model with
+        ``states["model"]``, the weights of that step, and the records up to it. The run is untouched."""
+        view = copy.copy(self)
+        view.model = copy.deepcopy(self.model)
+        view.model.load_state_dict(states["model"])
+        view.step = int(step)
+        view.history = [r for r in self.history if r["step"] <= step]
+        view.seconds = view.history[-1]["seconds"] if view.history else 0.0
+        view.optimizers = []  # a view is not trained
+        return view
+
     def advance(self, n_steps: int, *, inspect=None) -> list[dict]:
         """Train up to ``n_steps`` more steps (fewer at the end of the run); return their records.
 
