@@ -112,3 +112,18 @@ def update_sizes(update: dict[str, torch.Tensor]) -> dict[str, float]:
         layer = name.rsplit(".", 1)[0]
         layers[layer] = layers.get(layer, 0.0) + float((delta.double() ** 2).sum())
     return {layer: value ** 0.5 for layer, value in layers.items()}
+
+
+def summary(dissection: dict, examples: int = 8) -> dict:
+    """A dissection as plain numbers for a page: the terms, the parts, each part's gradient norm in each of
+    the model's top-level modules (``encoder``, ``decoder``, ...), the update per layer (when the step was
+    taken) and the chain's first ``examples`` rows as numpy arrays. No tensors are kept."""
+    names = next(iter(dissection["grads"].values()))
+    modules = list(dict.fromkeys(name.split(".", 1)[0] for name in names))
+    chain = dissection.get("chain")
+    return {"terms": dict(dissection["terms"]), "per_dim": dict(dissection["per_dim"]),
+            "parts": dict(dissection["parts"]),
+            "grad_norms": grad_norms(dissection, {m: f"{m}." for m in modules}),
+            "update": update_sizes(dissection["update"]) if "update" in dissection else {},
+            "step": dissection.get("record", {}).get("step"),
+            "chain": None if chain is None else {k: v[:examples].detach().cpu().numpy() for k, v in chain.items()}}

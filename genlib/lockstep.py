@@ -80,6 +80,12 @@ class Lockstep:
                 self._evaluate_all()
         return records
 
+    def extend(self, n_steps: int) -> None:
+        """Let the finished lab train ``n_steps`` more lock steps (a presenter's Step past the end)."""
+        for run in self.runs.values():
+            run.extend(n_steps)
+        self.steps = max(self.steps, self.step + int(n_steps))
+
     def view_at(self, step: int, states: dict):
         """The lab as it stood at ``step`` (``genlib.timeline``): each run's view with ``states[name]``, and
         the evaluations up to that step."""

@@ -15,6 +15,7 @@ can be sampled exactly and has an exact log-density (what the pages draw under t
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -209,11 +210,32 @@ class ProbedRun:
     def probe(self) -> None:
         self.probes.append({"step": self.run.step, **code_diagnostics(self.run.model, self.x, **self.settings)})
 
+    def _probe_if_due(self) -> None:
+        if self.run.done or self.run.step - self.probes[-1]["step"] >= self.every:
+            self.probe()
+
     def advance(self, n_steps: int) -> list[dict]:
         records = self.run.advance(n_steps)
-        if records and (self.run.done or self.run.step - self.probes[-1]["step"] >= self.every):
-            self.probe()
+        if records:
+            self._probe_if_due()
         return records
+
+    def dissect_next(self) -> dict | None:
+        """The next step dissected (``TrainingRun.dissect_next``), probed like any other step."""
+        dissection = self.run.dissect_next()
+        if dissection is not None:
+            self._probe_if_due()
+        return dissection
+
+    def extend(self, n_steps: int) -> None:
+        self.run.extend(n_steps)
+
+    def view_at(self, step: int, states: dict):
+        """The run at ``step`` (``genlib.timeline``), with the probes taken up to it."""
+        view = copy.copy(self)
+        view.run = self.run.view_at(step, states)
+        view.probes = [p for p in self.probes if p["step"] <= step]
+        return view
 
     @property
     def model(self):

@@ -152,6 +152,7 @@ def draw(runs):
         return
     run = runs["vae"]
     draw_model(run.model, run.history)
+    live.dissection_panel("elbo", unit)
     if not live.is_training("elbo"):
         draw_metrics(run.model, ("run", id(run), run.step))
         if run.done:

@@ -109,6 +109,11 @@ def draw(runs):
             plot(codes_over_density(*density_grid(prior_of(model)), encode(model, probe_x).mu.numpy(), probe_y,
                                     f"{name}: test codes over p(z)"), key=f"codes_{name}")
     st.dataframe(rows, hide_index=True)
+    if runs:
+        dissected = [name for name in runs if live.last_dissection("objectives", name)]
+        name = st.segmented_control("Dissect the step of", dissected, default=dissected[0] if dissected else None,
+                                    key="objectives-dissected") if len(dissected) > 1 else None
+        live.dissection_panel("objectives", "nats", name)
     st.caption(f"On {len(probe_x)} test images; codes are posterior means, coloured by digit. MMD² uses one "
                "draw of q(z|x) per image against as many prior draws. I(x; z) is at most log 256 = 5.5 nats. "
                "The AAE's encoder is deterministic: its KL and I(x; z) are those of the proposal N(code, 0.1²) "

@@ -10,6 +10,13 @@ the app is busy instead of slowing everyone down.
 
 A "run" is anything with ``advance(n) -> list``, ``done``, ``stopped``, ``step`` and ``steps``
 (``genlib.train.TrainingRun`` and the lock-step runs of the annealing lab).
+
+Time is the presenter's: **Step** and **Step ×10** take one or ten optimiser steps (from a fresh, paused or
+finished run, which they extend), slow motion takes one step a tick with the step dissected
+(``genlib.dissect``), and the keys space (train / pause), → (step) and r (reset) press the buttons. Every
+run records its timeline (``genlib.timeline``: its weights every few steps, at most 50 snapshots, within
+``TIMELINE_MB`` per session); while paused or finished, the replay slider hands ``draw`` the runs as they
+were at the chosen step, and every step-axis chart shows a cursor there (``ui.state.plot``).
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from ui import inplace
+from genlib.dissect import summary
+from genlib.timeline import Timeline
+from ui import cursor, inplace
 
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
@@ -54,6 +63,14 @@ BUDGET_S = float(os.environ.get("GENLAB_TICK_BUDGET", "0.4"))  # training time p
 # GENLAB_TORCH_THREADS overrides it on a bigger machine.
 torch.set_num_threads(int(os.environ.get("GENLAB_TORCH_THREADS", "1")))
 
+# The weight snapshots of every live page of a session together stay under this many MB (0: record nothing,
+# the scrubber is then not offered). Each page's runs share the session's budget equally.
+TIMELINE_MB = float(os.environ.get("GENLAB_TIMELINE_MB", "64"))
+SLOW_HZ = 1.0  # slow motion: one step a tick, this many ticks a second
+STEP_MANY = 10  # the steps of "Step ×10"
+SPEEDS = ("Normal", "Slow motion")
+KEYS_HELP = "Keys: **space** train / pause · **→** one step · **r** reset"
+
 _lock = threading.Lock()
 _training: dict[str, float] = {}  # "session-id/key" -> last tick time, for every run training now
 STALE_S = 30.0  # a slot with no tick for this long belongs to a closed tab: it is freed
@@ -67,6 +84,9 @@ class LiveState:
     seconds_per_step: float = 0.005  # running estimate for one step of one run, sizes the chunks
     message: str | None = None  # why training could not start or stopped
     charts: inplace.Stretch | None = None  # while training: the charts redrawn in place (ui.inplace)
+    timelines: dict | None = None  # run name -> genlib.timeline.Timeline, when recording
+    dissections: dict | None = None  # run name -> genlib.dissect.summary of the step last taken by Step/slow
+    views: tuple | None = None  # (step, {run name -> view}): the runs as they were at the replay step
 
 
 def _session_id() -> str:
@@ -124,14 +144,58 @@ def _start(key: str, make_runs: Callable[[], dict]) -> None:
         s.message = (f"The app is busy: {MAX_TRAINING_SESSIONS} sessions are training right now. "
                      "Try again in a minute (or look at the pretrained results meanwhile).")
         return
-    if s.runs is None or all(r.done for r in s.runs.values()):
-        try:
-            s.runs = make_runs()
-        except (ValueError, TypeError, RuntimeError) as e:
-            _release(key)
-            s.message = f"Cannot train with these settings: {e}"
-            return
+    if (s.runs is None or all(r.done for r in s.runs.values())) and not _new_runs(s, make_runs):
+        _release(key)
+        return
     s.training = True
+
+
+def _new_runs(s: LiveState, make_runs: Callable[[], dict]) -> bool:
+    """Fresh runs (and their timelines) for ``s``; False, with the reason in ``s.message``, if they cannot be made."""
+    try:
+        s.runs = make_runs()
+    except (ValueError, TypeError, RuntimeError) as e:
+        s.message = f"Cannot train with these settings: {e}"
+        return False
+    s.timelines = {name: Timeline(run) for name, run in s.runs.items()} if TIMELINE_MB > 0 else None
+    s.dissections, s.views = None, None
+    _share_budget()
+    return True
+
+
+def _share_budget() -> None:
+    """Give every recording live page of this session an equal part of ``TIMELINE_MB``."""
+    recording = [v for k, v in st.session_state.items() if str(k).startswith("live::")
+                 and isinstance(v, LiveState) and v.timelines]
+    for s in recording:
+        for timeline in s.timelines.values():
+            timeline.budget_bytes = int(TIMELINE_MB * 2**20 / len(recording) / len(s.timelines))
+
+
+def _train(s: LiveState, name: str, run, n_steps: int, *, dissect: bool = False) -> int:
+    """Advance ``run`` by up to ``n_steps``, in pieces that end where its timeline wants a snapshot; with
+    ``dissect``, the last step is dissected (``s.dissections[name]``). Returns the steps taken."""
+    timeline = (s.timelines or {}).get(name)
+    dissect = dissect and hasattr(run, "dissect_next")
+    target, taken = min(run.steps, run.step + n_steps), 0
+    while run.step < target and not run.done:
+        end = min(target, timeline.next_due()) if timeline else target
+        if dissect and end == target:
+            end -= 1  # the last step is taken dissected, below
+        got = len(run.advance(end - run.step)) if end > run.step else 0
+        if timeline:
+            timeline.record()
+        if dissect and run.step == target - 1 and not run.done:
+            d = run.dissect_next()
+            if d is not None:
+                s.dissections = {**(s.dissections or {}), name: summary(d)}
+                got += 1
+                if timeline:
+                    timeline.record()
+        taken += got
+        if not got:
+            break
+    return taken
 
 
 def _pause(key: str) -> None:
@@ -142,7 +206,41 @@ def _pause(key: str) -> None:
 def _reset(key: str) -> None:
     s = state(key)
     s.training, s.runs, s.message = False, None, None
+    s.timelines, s.dissections, s.views = None, None, None
+    st.session_state.pop(f"{key}-replay", None)
     _release(key)
+
+
+def _step(key: str, make_runs: Callable[[], dict], n_steps: int) -> None:
+    """Step / Step ×10: pause, then take ``n_steps`` steps (a finished run is extended), the last dissected."""
+    s = state(key)
+    _pause(key)
+    s.message = None
+    if s.runs is None and not _new_runs(s, make_runs):
+        return
+    for name, run in s.runs.items():
+        if run.done and not run.stopped and hasattr(run, "extend"):
+            run.extend(n_steps)
+        _train(s, name, run, n_steps, dissect=True)
+    st.session_state.pop(f"{key}-replay", None)  # the replay slider follows to the new latest step
+    _note_stopped(s)
+
+
+def _note_stopped(s: LiveState) -> None:
+    stopped = [f"{name}: {r.stopped}" for name, r in s.runs.items() if r.stopped]
+    if stopped:
+        s.message = "Training stopped. " + " ".join(stopped)
+
+
+def slow_motion(key: str) -> bool:
+    return st.session_state.get(f"{key}-speed") == SPEEDS[1]
+
+
+def last_dissection(key: str, name: str | None = None) -> dict | None:
+    """The ``genlib.dissect.summary`` of the step the presenter last took with Step or in slow motion (of
+    run ``name``, else the first run that has one), or None."""
+    d = state(key).dissections or {}
+    return d.get(name) if name is not None else next(iter(d.values()), None)
 
 
 def live_controls(key: str, make_runs: Callable[[], dict], signature: Hashable = None, *,
@@ -157,27 +255,74 @@ def live_controls(key: str, make_runs: Callable[[], dict], signature: Hashable =
         s.signature = signature
     finished = s.runs is not None and all(r.done for r in s.runs.values())
     label = train_label if s.runs is None or finished else "Resume"
-    cols = st.columns([1, 1, 1, 3])
-    cols[0].button(label, key=f"{key}-train", type="primary", disabled=s.training, on_click=_start,
-                   args=(key, make_runs), icon=":material/play_arrow:")
-    cols[1].button("Pause", key=f"{key}-pause", disabled=not s.training, on_click=_pause, args=(key,),
-                   icon=":material/pause:")
-    cols[2].button("Reset", key=f"{key}-reset", disabled=s.runs is None, on_click=_reset, args=(key,),
-                   icon=":material/restart_alt:")
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button(label, key=f"{key}-train", type="primary", disabled=s.training, on_click=_start,
+                  args=(key, make_runs), icon=":material/play_arrow:")
+        st.button("Pause", key=f"{key}-pause", disabled=not s.training, on_click=_pause, args=(key,),
+                  icon=":material/pause:")
+        st.button("Step", key=f"{key}-step", on_click=_step, args=(key, make_runs, 1),
+                  icon=":material/skip_next:", help="One optimiser step (pauses training), dissected")
+        st.button(f"Step ×{STEP_MANY}", key=f"{key}-step10", on_click=_step, args=(key, make_runs, STEP_MANY),
+                  icon=":material/fast_forward:", help=f"{STEP_MANY} optimiser steps (pauses training)")
+        st.button("Reset", key=f"{key}-reset", disabled=s.runs is None, on_click=_reset, args=(key,),
+                  icon=":material/restart_alt:")
+        st.segmented_control("Speed", SPEEDS, default=SPEEDS[0], key=f"{key}-speed", label_visibility="collapsed",
+                             help="Slow motion: one step a second, each one dissected")
+    keys(key)
     if s.message:
         st.warning(s.message)
     return s
 
 
-def _advance(s: LiveState, budget_s: float) -> None:
-    """One tick: every unfinished run advances by the same chunk, round-robin, within ``budget_s``."""
-    active = [r for r in s.runs.values() if not r.done]
+_KEYS_JS = """<script>
+(() => {
+  const w = window, doc = document;
+  w.genlabLiveKey = %s;
+  if (w.genlabKeysInstalled) return;
+  w.genlabKeysInstalled = true;
+  const button = (name) => doc.querySelector(`.st-key-${w.genlabLiveKey}-${name} button`);
+  const usable = (b) => b && !b.disabled;
+  doc.addEventListener("keydown", (e) => {
+    if (!w.genlabLiveKey || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+    const t = e.target;
+    if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+    if (t && t.closest && t.closest('[role="slider"]')) return;  // arrows move a focused slider
+    let target = null;
+    if (e.key === " ") target = [button("pause"), button("train")].find(usable);
+    else if (e.key === "ArrowRight") target = button("step");
+    else if (e.key === "r" || e.key === "R") target = button("reset");
+    if (!usable(target)) return;
+    e.preventDefault();
+    target.click();
+  });
+})();
+</script>"""
+
+
+def keys(key: str) -> None:
+    """space / → / r press this page's Train-or-Pause, Step and Reset buttons (ignored while typing).
+
+    Written here rather than taken from streamlit-shortcuts 1.2.2: its listener cannot give one key to
+    two buttons (space is Train or Pause, whichever is enabled), fires while typing in a text box, and
+    uses ``components.v1.html``, deprecated in our Streamlit."""
+    import json
+
+    st.html(_KEYS_JS % json.dumps(inplace.class_name(key)[len("st-key-"):]), unsafe_allow_javascript=True)
+    st.caption(KEYS_HELP)
+
+
+def _advance(s: LiveState, budget_s: float, *, slow: bool = False) -> None:
+    """One tick: every unfinished run advances by the same chunk, round-robin, within ``budget_s`` (in slow
+    motion, by one dissected step), and its timeline records."""
+    active = [(name, r) for name, r in s.runs.items() if not r.done]
     if not active:
         return
-    chunk = max(1, int(budget_s / (s.seconds_per_step * len(active))))
+    chunk = 1 if slow else max(1, int(budget_s / (s.seconds_per_step * len(active))))
     start, steps = time.perf_counter(), 0
-    for run in active:
-        steps += len(run.advance(chunk))
+    for name, run in active:
+        steps += _train(s, name, run, chunk, dissect=slow)
+    if slow:
+        return
     if steps:
         measured = (time.perf_counter() - start) / steps
         s.seconds_per_step = 0.5 * s.seconds_per_step + 0.5 * measured
@@ -189,13 +334,39 @@ def progress_text(runs: dict) -> str:
     return f"step {step:,} of {total:,}"
 
 
+def _replay_step(key: str, s: LiveState) -> int | None:
+    """The replay slider (while paused or finished, with more than one snapshot): the step chosen, or None
+    at the latest step."""
+    if s.training or not s.runs or not s.timelines:
+        return None
+    steps = sorted(set().union(*(t.steps() for t in s.timelines.values())))
+    if len(steps) < 2:
+        return None
+    widget = f"{key}-replay"
+    if st.session_state.get(widget) not in steps:
+        st.session_state[widget] = steps[-1]
+    chosen = st.select_slider("Replay: the model at step", steps, key=widget,
+                              help="Every figure below shows the model as it was at this step; the curves "
+                                   "end there, with a cursor. Move to the right end to come back.")
+    return None if chosen == steps[-1] else chosen
+
+
+def _views(s: LiveState, step: int) -> dict:
+    """The runs as they were at ``step`` (each at its nearest snapshot), kept for as long as the step stays."""
+    if s.views is None or s.views[0] != step:
+        s.views = (step, {name: s.timelines[name].view(s.timelines[name].nearest(step))
+                          for name in s.runs})
+    return s.views[1]
+
+
 def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = TICK_HZ,
                   budget_s: float = BUDGET_S) -> None:
     """Draw ``draw(runs)`` in a fragment that, while training, advances the runs after each draw."""
     s = state(key)
     s.charts = None  # a full run draws every chart anew; the ticks that follow update them in place
+    slow = slow_motion(key)
 
-    @st.fragment(run_every=1.0 / hz if s.training else None)
+    @st.fragment(run_every=(1.0 / (SLOW_HZ if slow else hz)) if s.training else None)
     def tick():
         s = state(key)
         # Draw first, then train: the browser receives this tick's figures while the chunk trains. The other
@@ -209,17 +380,37 @@ def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = 
                                                                  " — training" if s.training else " — paused"))
         if s.training:  # the charts stay on the page and take this tick's figures (ui.inplace)
             s.charts = s.charts or inplace.Stretch()
-        with inplace.tick(s.charts) if s.training else contextlib.nullcontext():
-            draw(s.runs)
+        replay = _replay_step(key, s)
+        runs = s.runs if replay is None else _views(s, replay)
+        total = max((r.steps for r in s.runs.values()), default=0) if s.runs else 0
+        with cursor.at(replay, total), inplace.tick(s.charts) if s.training else contextlib.nullcontext():
+            draw(runs)
         if s.training and s.runs:
             _acquire(key)  # refresh this session's slot
-            _advance(s, budget_s / training_count())  # sessions training together share the tick budget
-            stopped = [f"{name}: {r.stopped}" for name, r in s.runs.items() if r.stopped]
-            if stopped:
-                s.message = "Training stopped. " + " ".join(stopped)
+            _advance(s, budget_s / training_count(), slow=slow)  # sessions training at once share the budget
+            _note_stopped(s)
             if all(r.done for r in s.runs.values()):
                 s.training = False
                 _release(key)
                 st.rerun()  # a full rerun draws the end: the buttons change and the timer stops
 
     tick()
+
+
+def dissection_panel(key: str, unit: str = "nats", name: str | None = None) -> None:
+    """The last dissected step of this page's run ``name`` (the first that has one): the chain from x to
+    the update, lit up stage by stage in slow motion (``ui.figures_dissect``)."""
+    from ui.figures_dissect import dissection_html
+
+    d = last_dissection(key, name)
+    with st.expander("One step, dissected", expanded=d is not None, icon=":material/biotech:"):
+        if d is None:
+            st.caption("Press **Step** (or →), or train in **Slow motion**, to take a step apart: the batch, the "
+                       "encoder's μ and σ, the noise ε, the code z, the reconstruction, each term of the loss, the "
+                       "norm of each term's gradient in every module, and the size of the update per layer.")
+            return
+        behind = "" if not state(key).training or slow_motion(key) else " (training on: Step or slow motion shows "
+        st.caption(f"Step {d['step']:,}{behind}{'the newest)' if behind else ''}. The gradient of the loss is the "
+                   "sum of its terms' gradients; a term that does not reach a module (the KL and the decoder) "
+                   "sends it 0. Tables show the first examples of the batch.")
+        st.html(dissection_html(d, unit=unit, animate=slow_motion(key)))

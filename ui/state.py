@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from ui import export, inplace
+from ui import cursor, export, inplace
 
 # torch and genlib are imported where they are used, not here: app.py imports this module, and the home
 # page should not wait about a second for torch. ``preload`` imports torch in the background instead.
@@ -146,6 +146,7 @@ def plot(fig, key: str | None = None, **kwargs):
             axes(tickfont_size=LECTURE_FONT, title_font_size=LECTURE_FONT)
         if fig.layout.height:
             fig.update_layout(height=int(fig.layout.height * LECTURE_SCALE))
+    cursor.mark(fig)  # replaying a live run: a line at the step shown
     export.collect(fig, key)
     kwargs.setdefault("theme", "streamlit")
     config = plot_config(key)
