@@ -98,3 +98,19 @@ def test_the_keys_are_installed_and_explained_on_every_live_page():
     scripts = [h.proto.body for h in at.get("html") if "genlabLiveKey" in h.proto.body]
     assert len(scripts) == 1 and '"elbo"' in scripts[0]
     assert any(live.KEYS_HELP in c.value for c in at.caption)
+
+
+def test_the_annealing_lab_shows_each_run_in_pictures_at_the_replayed_step():
+    at = open_page("30_annealing_lab.py").run()
+    at.button(key="lab-step10").click().run()
+    assert not at.exception
+    titles = {c.key: json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")}
+    assert "at step 10" in titles["strip_recons"] and "at step 10" in titles["strip_samples"]
+    latest = _charts(at)["strip_samples"]
+    at.select_slider(key="lab-replay").set_value(2).run()
+    titles = {c.key: json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")}
+    assert "at step 2" in titles["strip_recons"]
+    assert _charts(at)["strip_samples"] != latest, "the samples are those of the model at step 2"
+    samples = next(c for c in at.get("plotly_chart") if c.key == "strip_samples")
+    labels = [a["text"] for a in json.loads(samples.proto.spec)["layout"]["annotations"]]
+    assert len(labels) == len(at.session_state["live::lab"].runs["lab"].runs)  # a row per strategy
