@@ -66,13 +66,14 @@ class Timeline:
         """The next step at which a snapshot is due: train up to it, then ``record``."""
         return (self.run.step // self.interval + 1) * self.interval
 
-    def record(self) -> None:
-        """Keep the run's weights at its current step (call after each piece of training)."""
+    def record(self, *, replace: bool = False) -> None:
+        """Keep the run's weights at its current step (call after each piece of training); ``replace`` keeps
+        them even where that step has a snapshot (after weights changed by hand without a step)."""
         step = self.run.step
         latest = max(self.snapshots, default=None)
         if latest is not None and latest % self.interval and latest != step:
             del self.snapshots[latest]  # the previous "latest" was only kept as the place the run had reached
-        if step not in self.snapshots:
+        if replace or step not in self.snapshots:
             self.snapshots[step] = {name: _state(model) for name, model in models_of(self.run).items()}
         while len(self.snapshots) > self.capacity:
             self.interval *= 2

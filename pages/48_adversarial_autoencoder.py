@@ -5,7 +5,7 @@ import streamlit as st
 from genlib import pictures
 from genlib.latent import encode
 from genlib.models import build
-from genlib.models.aae import ENCODERS, decision_surface
+from genlib.models.aae import ENCODERS, decision_surface, manual_phase
 from genlib.priors import PRIORS, density_grid, seeded_draws
 from genlib.train import TrainingRun
 from ui import figures, live
@@ -61,7 +61,33 @@ def make_runs():
 
 
 live.live_controls("aae", make_runs, (prior_name, encoder, steps, lr, seed))
+
+
+def step_phase(phase: str) -> None:
+    """One discriminator or encoder step by hand; each press draws a new batch."""
+    presses = st.session_state.setdefault("aae-manual-presses", 0) + 1
+    st.session_state["aae-manual-presses"] = presses
+
+    def change(runs):
+        terms = manual_phase(runs["aae"], phase, seed=seed * 100_003 + presses)
+        st.session_state["aae-manual"] = f"{phase} step: " + ", ".join(f"{k} {v:.3f}" for k, v in terms.items())
+
+    live.by_hand("aae", make_runs, change)
+
+
+with st.container(horizontal=True, vertical_alignment="center"):
+    st.caption("By hand (GAN Lab's manual step):")
+    st.button("Step D", key="aae-step-d", on_click=step_phase, args=("discriminator",),
+              help="One step of the discriminator only (phase 2), on a fresh batch; pauses training")
+    st.button("Step encoder", key="aae-step-enc", on_click=step_phase, args=("encoder",),
+              help="One step of the encoder against the discriminator only (phase 3); pauses training")
+    arrows = st.toggle("Gradient arrows", value=True, key="aae-arrows", bind="query-params",
+                       help="On each test code, the direction the encoder's loss −log D(z) pushes it")
+if st.session_state.get("aae-manual"):
+    st.caption("Last: " + st.session_state["aae-manual"] + ". Steps by hand change the weights without a "
+               "training step: the run no longer follows the recipe exactly.")
 pretrained_name = "aae-mixture-2d-digits"
+ARROWS = 60  # test codes that get a gradient arrow
 use_pretrained = (prior_name, encoder, lr, seed) == ("mixture", "deterministic", 1e-3, 0)
 
 
@@ -77,10 +103,12 @@ def draw(runs):
     else:
         model, history = runs["aae"].model, runs["aae"].history
     codes = encode(model, codes_x).mu.numpy()
+    pushes = model.code_pushes(codes_x[:ARROWS])[1].cpu().numpy() if arrows else None
     left, right = st.columns(2)
     with left:
         plot(surface_figure(*decision_surface(model), codes, codes_y, seeded_draws(model.prior, 300, seed),
-                            "Discriminator D(z): blue says prior, red says code"), key="surface")
+                            "Discriminator D(z): blue says prior, red says code",
+                            pushes=pushes), key="surface")
     with right:
         plot(codes_over_density(*density_grid(model.prior), codes, codes_y, "Test codes over the prior density"),
              key="codes")

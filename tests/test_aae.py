@@ -124,3 +124,40 @@ def test_a_prior_on_the_gpu_draws_with_a_gpu_generator():
     assert z.device.type == "cuda" and z.shape == (64, 2)
     assert torch.equal(z, prior.sample(64, torch.Generator("cuda").manual_seed(0)))
     assert prior.sample(8).device.type == "cuda"  # no generator: drawn on the CPU, returned on the prior's device
+
+
+def _changed(before: dict, model) -> set[str]:
+    return {name.split(".", 1)[0] for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+
+
+def test_a_manual_phase_steps_one_network_and_leaves_the_run_where_it_was(digits):
+    from genlib.models.aae import manual_phase
+    from genlib.train import TrainingRun
+
+    run = TrainingRun(build("aae", digits.shape, seed=0, latent_dim=2, hidden=(32,)), digits, steps=20, batch_size=64)
+    run.advance(3)
+    noise, order = run._noise_state.clone(), run._order_rng.get_state().clone()
+    for phase, moved in (("discriminator", {"discriminator"}), ("encoder", {"encoder"})):
+        before = {name: p.detach().clone() for name, p in run.model.named_parameters()}
+        terms = manual_phase(run, phase, seed=5)
+        assert _changed(before, run.model) == moved, phase
+        assert all(math.isfinite(v) for v in terms.values())
+    assert run.step == 3 and len(run.history) == 3
+    assert torch.equal(run._noise_state, noise) and torch.equal(run._order_rng.get_state(), order)
+    with pytest.raises(ValueError, match="phase must be one of"):
+        manual_phase(run, "decoder")
+
+
+def test_code_pushes_point_where_the_encoder_loss_falls(digits):
+    from genlib.objectives import generator_loss
+
+    model = build("aae", digits.shape, seed=0, latent_dim=2, hidden=(32,))
+    z, push = model.code_pushes(digits.x[:50])
+    assert z.shape == push.shape == (50, 2)
+    with torch.no_grad():
+        loss = generator_loss(model.discriminator(z)).squeeze(-1)
+        moved = generator_loss(model.discriminator(z + 1e-3 * push)).squeeze(-1)
+        by_hand = torch.func.vmap(torch.func.grad(lambda c: generator_loss(model.discriminator(c)).sum()))(z)
+    torch.testing.assert_close(push, -by_hand)
+    assert (moved <= loss + 1e-7).all()
+    assert all(p.grad is None for p in model.parameters())

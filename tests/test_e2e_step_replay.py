@@ -100,3 +100,16 @@ def test_space_trains_and_pauses_and_r_resets(server, page):
     _press(page, "r")
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stProgress\"]')", timeout=30000)
     assert_no_exception(page, "keys")
+
+
+def test_the_aae_manual_steps_in_the_browser(server, page):
+    page.goto(f"{server.url}/adversarial_autoencoder")
+    _ready(page, "aae")
+    for name in ("Step D", "Step encoder", "Step D"):
+        page.get_by_role("button", name=name, exact=True).click()
+        _settle(page)
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(p => "
+                           "(p.data || []).some(t => t.name === \"encoder's gradient\"))", timeout=30000)
+    assert page.get_by_text(re.compile("Last: discriminator step")).count() == 1
+    assert_no_exception(page, "aae-manual")
+    screenshot(page, "replay-aae-manual")

@@ -114,3 +114,25 @@ def test_the_annealing_lab_shows_each_run_in_pictures_at_the_replayed_step():
     samples = next(c for c in at.get("plotly_chart") if c.key == "strip_samples")
     labels = [a["text"] for a in json.loads(samples.proto.spec)["layout"]["annotations"]]
     assert len(labels) == len(at.session_state["live::lab"].runs["lab"].runs)  # a row per strategy
+
+
+def test_the_aae_page_steps_the_discriminator_and_the_encoder_by_hand():
+    at = open_page("48_adversarial_autoencoder.py").run()
+
+    def surface():
+        return json.loads(next(c for c in at.get("plotly_chart") if c.key == "surface").proto.spec)["data"]
+
+    assert surface()[-1]["name"] == "encoder's gradient"
+    at.button(key="aae-step-d").click().run()
+    assert not at.exception and progress_step(at) == 0, "a step by hand is not a training step"
+    after_d = surface()
+    at.button(key="aae-step-enc").click().run()
+    assert not at.exception
+    after_enc = surface()
+    assert after_enc[0]["z"] == after_d[0]["z"], "the encoder's step leaves the discriminator as it was"
+    assert after_enc[-1]["x"] != after_d[-1]["x"], "the encoder's step moves the codes and their arrows"
+    at.button(key="aae-step-d").click().run()
+    assert surface()[0]["z"] != after_enc[0]["z"], "the discriminator's step changes its decision surface"
+    assert any(c.value.startswith("Last: discriminator step") for c in at.caption)
+    at.toggle(key="aae-arrows").set_value(False).run()
+    assert all(t.get("name") != "encoder's gradient" for t in surface())

@@ -38,9 +38,28 @@ def codes_over_density(xs, ys, density, codes, labels=None, title: str | None = 
     return _layout(fig, title, height, showlegend=False)
 
 
+ARROW_LENGTH = 0.6  # the longest gradient arrow, in code units; the others in proportion
+
+
+def _arrows(fig: go.Figure, codes, pushes) -> None:
+    """Line segments from each code along its push, the longest ``ARROW_LENGTH`` long, with a head."""
+    codes, pushes = np.asarray(codes, dtype=float), np.asarray(pushes, dtype=float)
+    longest = float(np.linalg.norm(pushes, axis=1).max()) if len(pushes) else 0.0
+    tips = codes + pushes * (ARROW_LENGTH / longest if longest > 0 else 0.0)
+    xs, ys = [], []
+    for (x0, y0), (x1, y1) in zip(codes, tips, strict=True):
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name="encoder's gradient", hoverinfo="skip",
+                             line={"color": "black", "width": 1},
+                             marker={"symbol": "arrow", "angleref": "previous", "size": [0, 7, 0] * len(codes),
+                                     "color": "black"}))
+
+
 def decision_surface(xs, ys, probs, codes, labels=None, prior_draws=None, title: str | None = None,
-                     height: int = 380, limit: float = 3.5) -> go.Figure:
-    """The discriminator's D(z) (blue: "prior", red: "code"), its 0.5 contour, prior draws and the codes."""
+                     height: int = 380, limit: float = 3.5, pushes=None) -> go.Figure:
+    """The discriminator's D(z) (blue: "prior", red: "code"), its 0.5 contour, prior draws and the codes;
+    with ``pushes``, an arrow from each code along the encoder's gradient (where its loss moves it)."""
     fig = go.Figure(go.Heatmap(x=xs, y=ys, z=probs, zmin=0, zmax=1, colorscale="RdBu", opacity=0.7,
                                colorbar={"title": "D(z)"}, hovertemplate="D(z) = %{z:.2f}<extra></extra>"))
     fig.add_trace(go.Contour(x=xs, y=ys, z=probs, contours={"start": 0.5, "end": 0.5, "coloring": "none"},
@@ -50,6 +69,8 @@ def decision_surface(xs, ys, probs, codes, labels=None, prior_draws=None, title:
         fig.add_trace(go.Scattergl(x=prior_draws[:, 0], y=prior_draws[:, 1], mode="markers", name="prior draws",
                                    marker={"size": 4, "color": "white", "line": {"color": "#1f3b73", "width": 1}}))
     _codes(fig, codes, labels)
+    if pushes is not None:  # arrows on the first len(pushes) codes
+        _arrows(fig, np.asarray(codes)[: len(pushes)], pushes)
     _square(fig, limit)
     return _layout(fig, title, height, showlegend=False)
 

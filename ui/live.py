@@ -226,6 +226,24 @@ def _step(key: str, make_runs: Callable[[], dict], n_steps: int) -> None:
     _note_stopped(s)
 
 
+def by_hand(key: str, make_runs: Callable[[], dict], change: Callable[[dict], None]) -> None:
+    """Pause, then ``change(runs)`` (a presenter's manual step that changes weights without a training step,
+    such as one discriminator step of the AAE); the timelines keep the changed weights at the current step."""
+    s = state(key)
+    _pause(key)
+    s.message = None
+    if s.runs is None and not _new_runs(s, make_runs):
+        return
+    try:
+        change(s.runs)
+    except (ValueError, RuntimeError) as e:  # a non-finite loss, say: a sentence, not a traceback
+        s.message = f"That step could not be taken: {e}"
+    for timeline in (s.timelines or {}).values():
+        timeline.record(replace=True)
+    s.views = None
+    st.session_state.pop(f"{key}-replay", None)
+
+
 def _note_stopped(s: LiveState) -> None:
     stopped = [f"{name}: {r.stopped}" for name, r in s.runs.items() if r.stopped]
     if stopped:

@@ -94,20 +94,72 @@ class AAE(VAE):
     def training_step(self, x: torch.Tensor, step: int, optimizers: list[torch.optim.Optimizer]) -> dict:
         ae_opt, disc_opt, gen_opt = optimizers
         x = self.likelihood.prepare(x)
-        # 1. reconstruction phase
+        terms = self.reconstruction_phase(x, ae_opt)
+        terms.update(self.discriminator_phase(x, disc_opt))
+        terms.update(self.encoder_phase(x, gen_opt))
+        return terms
+
+    def reconstruction_phase(self, x: torch.Tensor, optimizer) -> dict:
+        """1. encoder + decoder take one step on -log p(x | z) of the prepared batch x."""
         recon = -self.likelihood.log_prob(self.decode(self.codes(x)), x)  # (B,) nats per example
-        optimize(ae_opt, recon.mean())
-        # 2. regularisation phase: the discriminator tells prior draws (real) from codes (fake)
+        optimize(optimizer, recon.mean())
+        return detach({"loss": recon.mean(), "recon": recon})
+
+    def discriminator_phase(self, x: torch.Tensor, optimizer) -> dict:
+        """2. the discriminator takes one step at telling prior draws (real) from the codes of x (fake)."""
         z_fake = self.codes(x).detach()
         z_real = self.prior.sample(len(x))
         disc = discriminator_loss(self.discriminator(z_real), self.discriminator(z_fake)).squeeze(-1)  # (B,)
-        optimize(disc_opt, disc.mean())
-        # 3. the encoder moves its codes to fool it (non-saturating loss); only the encoder steps
+        optimize(optimizer, disc.mean())
+        with torch.no_grad():
+            return {"disc_loss": disc.detach(), "d_real": self.discriminate(z_real),
+                    "d_fake": self.discriminate(z_fake)}
+
+    def encoder_phase(self, x: torch.Tensor, optimizer) -> dict:
+        """3. the encoder takes one step at fooling the discriminator (non-saturating loss -log D(code))."""
         gen = generator_loss(self.discriminator(self.codes(x))).squeeze(-1)  # (B,)
-        optimize(gen_opt, gen.mean())
-        return detach({"loss": recon.mean(), "recon": recon, "disc_loss": disc, "gen_loss": gen,
-                          "d_real": torch.sigmoid(self.discriminator(z_real)).squeeze(-1),
-                          "d_fake": torch.sigmoid(self.discriminator(z_fake)).squeeze(-1)})
+        optimize(optimizer, gen.mean())
+        return detach({"gen_loss": gen})
+
+    def code_pushes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The codes of x (μ(x), the mean for a stochastic encoder) and, for each, -d(-log D(z))/dz there: the
+        direction the encoder's loss pushes that code (GAN Lab's generator gradient). Both (B, D); nothing
+        is trained."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                z = self.encode(self.likelihood.prepare(x.to(self.device)))[0]
+            z.requires_grad_(True)
+            gen = generator_loss(self.discriminator(z)).sum()  # a sum: each code's gradient is its own
+            (grad,) = torch.autograd.grad(gen, z)
+        finally:
+            self.train(was_training)
+        return z.detach(), -grad
+
+
+PHASES = ("discriminator", "encoder")
+
+
+def manual_phase(run, phase: str, seed: int = 0) -> dict:
+    """One optimiser step of one adversarial phase of an AAE ``TrainingRun``, by hand (GAN Lab's manual step):
+    ``"discriminator"`` or ``"encoder"``, on a batch of the run's data drawn from ``seed``. It changes the
+    run's weights without counting a step; the run's own batch order and noise are untouched. Returns the
+    phase's terms as batch means."""
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+    model = run.model
+    order = torch.randperm(len(run.x), generator=torch.Generator().manual_seed(int(seed)))
+    x = model.likelihood.prepare(run.x[order[: run.batch_size].to(run.x.device)])
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        if phase == "discriminator":
+            terms = model.discriminator_phase(x, run.optimizers[1])
+        else:
+            terms = model.encoder_phase(x, run.optimizers[2])
+    return {key: float(value.mean()) for key, value in terms.items()}
+
 
     # ------------------------------------------------------------------ evaluation under p(z) p(x | z)
 
