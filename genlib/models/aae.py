@@ -138,29 +138,6 @@ class AAE(VAE):
         return z.detach(), -grad
 
 
-PHASES = ("discriminator", "encoder")
-
-
-def manual_phase(run, phase: str, seed: int = 0) -> dict:
-    """One optimiser step of one adversarial phase of an AAE ``TrainingRun``, by hand (GAN Lab's manual step):
-    ``"discriminator"`` or ``"encoder"``, on a batch of the run's data drawn from ``seed``. It changes the
-    run's weights without counting a step; the run's own batch order and noise are untouched. Returns the
-    phase's terms as batch means."""
-    if phase not in PHASES:
-        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
-    model = run.model
-    order = torch.randperm(len(run.x), generator=torch.Generator().manual_seed(int(seed)))
-    x = model.likelihood.prepare(run.x[order[: run.batch_size].to(run.x.device)])
-    model.train()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        if phase == "discriminator":
-            terms = model.discriminator_phase(x, run.optimizers[1])
-        else:
-            terms = model.encoder_phase(x, run.optimizers[2])
-    return {key: float(value.mean()) for key, value in terms.items()}
-
-
     # ------------------------------------------------------------------ evaluation under p(z) p(x | z)
 
     def loss(self, x: torch.Tensor, step: int = 0) -> dict:
@@ -189,6 +166,29 @@ def manual_phase(run, phase: str, seed: int = 0) -> dict:
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n decoded draws of the AAE's prior, as the likelihood's mean."""
         return self.likelihood.mean(self.decode(self.prior.sample(n, generator)))
+
+
+PHASES = ("discriminator", "encoder")
+
+
+def manual_phase(run, phase: str, seed: int = 0) -> dict:
+    """One optimiser step of one adversarial phase of an AAE ``TrainingRun``, by hand (GAN Lab's manual step):
+    ``"discriminator"`` or ``"encoder"``, on a batch of the run's data drawn from ``seed``. It changes the
+    run's weights without counting a step; the run's own batch order and noise are untouched. Returns the
+    phase's terms as batch means."""
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+    model = run.model
+    order = torch.randperm(len(run.x), generator=torch.Generator().manual_seed(int(seed)))
+    x = model.likelihood.prepare(run.x[order[: run.batch_size].to(run.x.device)])
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        if phase == "discriminator":
+            terms = model.discriminator_phase(x, run.optimizers[1])
+        else:
+            terms = model.encoder_phase(x, run.optimizers[2])
+    return {key: float(value.mean()) for key, value in terms.items()}
 
 
 @torch.no_grad()
