@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import genlib
-from genlib import annealing, checkpoints, collapse  # recipes of the Annealing lab and Posterior collapse pages
+from genlib import annealing, checkpoints, collapse, shipped  # recipes of the Annealing lab and Posterior collapse
 from genlib.data import load_dataset
 from genlib.metrics import evaluate
 from genlib.models import build as build_model
@@ -102,6 +102,8 @@ RECIPES: dict[str, dict] = {
     ]},
     **annealing.recipes(), **collapse.recipes(),  # the Annealing lab line-up; Posterior collapse pair
 }
+# Recipes whose timeline ships too (genlib.shipped): a lecturer scrubs these runs offline.
+WITH_TIMELINE = (*annealing.recipes(), *collapse.recipes())
 
 
 class PretrainedError(LookupError):
@@ -148,8 +150,8 @@ def load(name: str, root: Path | None = None, *, device="cpu"):
     return checkpoints.load(path, device=device)
 
 
-def train_recipe(name: str, *, steps: int | None = None, progress=None):
-    """Train the model of recipe ``name`` (``steps`` overrides the budget); returns (model, train set)."""
+def _prepare(name: str):
+    """(recipe, train set, freshly built model) of recipe ``name``."""
     if name not in RECIPES:
         raise PretrainedError(f"no recipe {name!r}; recipes: {', '.join(RECIPES)}")
     r = RECIPES[name]
@@ -157,7 +159,12 @@ def train_recipe(name: str, *, steps: int | None = None, progress=None):
     config = dict(r["config"])
     if config.get("likelihood") == "categorical":
         config.setdefault("levels", data.levels)
-    model = build_model(r["model"], data.shape, seed=r["seed"], **config)
+    return r, data, build_model(r["model"], data.shape, seed=r["seed"], **config)
+
+
+def train_recipe(name: str, *, steps: int | None = None, progress=None):
+    """Train the model of recipe ``name`` (``steps`` overrides the budget); returns (model, train set)."""
+    r, data, model = _prepare(name)
     for record in fit(model, data, steps=steps or r["steps"], batch_size=r["batch_size"], lr=r["lr"],
                       seed=r["seed"], device="cpu"):
         if progress is not None:
@@ -165,10 +172,43 @@ def train_recipe(name: str, *, steps: int | None = None, progress=None):
     return model, data
 
 
+def timeline_path(name: str, root: Path | None = None) -> Path:
+    return shipped.path_of(name, root or ROOT)
+
+
+def load_timeline(name: str, root: Path | None = None):
+    """The shipped timeline of pretrained ``name`` (``genlib.shipped.load``), after checking its sha256."""
+    entry = info(name, root).get("timeline")
+    path = timeline_path(name, root)
+    if entry is None or not path.exists():
+        raise PretrainedError(f"{name} has no shipped timeline; build it with `python -m genlib pretrained build "
+                              f"{name}`")
+    if sha256(path) != entry["sha256"]:
+        raise PretrainedError(f"{path} does not match its sha256 in the manifest; rebuild it with "
+                              f"`python -m genlib pretrained build {name}`")
+    return shipped.load(path)
+
+
+def _record_recipe(name: str, root: Path, progress=None):
+    """Train recipe ``name`` keeping its timeline; save the timeline; returns (model, its manifest record)."""
+    r, data, model = _prepare(name)
+    test = load_dataset(r["data"], "test", seed=r["seed"])
+    snapshots, history, evals = shipped.record_recipe(model, data, test, steps=r["steps"],
+                                                      batch_size=r["batch_size"], lr=r["lr"], seed=r["seed"],
+                                                      progress=progress)
+    path = shipped.save(timeline_path(name, root), snapshots, history, evals)
+    return model, {"sha256": sha256(path), "bytes": path.stat().st_size, "snapshots": len(snapshots)}
+
+
 def build(name: str, root: Path | None = None, *, progress=None) -> dict:
-    """Train, evaluate and save recipe ``name`` into the zoo; returns its manifest entry."""
+    """Train, evaluate and save recipe ``name`` into the zoo; returns its manifest entry. A recipe in
+    ``WITH_TIMELINE`` is trained the same way (bit for bit) while its timeline is kept and saved too."""
     root = root or ROOT
-    model, _ = train_recipe(name, progress=progress)
+    timeline = None
+    if name in WITH_TIMELINE:
+        model, timeline = _record_recipe(name, root, progress)
+    else:
+        model, _ = train_recipe(name, progress=progress)
     r = RECIPES[name]
     metrics = evaluate(model, load_dataset(r["data"], "test", seed=r["seed"]))
     path = checkpoints.save(model, path_of(name, root), data=r["data"], metrics=metrics,
@@ -179,6 +219,7 @@ def build(name: str, root: Path | None = None, *, progress=None) -> dict:
         "model": r["model"], "data": r["data"], "seed": r["seed"], "steps": r["steps"],
         "config": model.config_dict(), "metrics": metrics, "genlib_version": genlib.__version__,
         "sha256": sha256(path), "bytes": path.stat().st_size,
+        **({"timeline": timeline} if timeline else {}),
     }
     entries = manifest(root)
     entries[name] = entry

@@ -47,6 +47,15 @@ class Timeline:
         self.snapshots: dict[int, dict] = {}  # step -> model name -> state dict
         self.record()
 
+    @classmethod
+    def of(cls, run, snapshots: dict) -> Timeline:
+        """A timeline of ``run`` made of snapshots recorded elsewhere (step -> model name -> state dict),
+        such as the ones shipped in the zoo (``genlib.shipped``)."""
+        timeline = cls.__new__(cls)
+        timeline.run, timeline.max_snapshots, timeline.budget_bytes = run, max(2, len(snapshots)), None
+        timeline.interval, timeline.snapshots = 1, dict(snapshots)
+        return timeline
+
     @property
     def capacity(self) -> int:
         """How many snapshots fit: ``max_snapshots``, or fewer where the byte budget says so (at least 2)."""

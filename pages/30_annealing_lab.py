@@ -10,6 +10,7 @@ from ui.state import (
     advanced,
     cached_dataset,
     cached_pretrained,
+    cached_replay,
     device,
     plot,
     pretrained_available,
@@ -107,6 +108,13 @@ def strip(models: dict, step: int | None) -> None:
 
 
 def draw(runs):
+    replay = cached_replay(tuple((n, recipes[n]) for n in names), annealing.LAB_DATA, seed) if pretrained else None
+    if runs is None and replay is not None:
+        st.info("Showing the pretrained runs of this line-up as they trained: move the slider to any shipped step "
+                "(the cyclical run's restarts show in its pictures). Press **Train** to train them live from scratch.")
+        with live.replay_shipped("lab", replay) as lock:
+            draw_lab(lock)
+        return
     if runs is None:
         if pretrained:
             results = {n: cached_pretrained(recipes[n]).checkpoint["metrics"] for n in names}
@@ -120,7 +128,10 @@ def draw(runs):
         else:
             st.info("Press **Train** to train this line-up side by side.")
         return
-    lock = runs["lab"]
+    draw_lab(runs["lab"])
+
+
+def draw_lab(lock):
     cols = st.columns(2)
     for i, (key, title) in enumerate([("recon", "Reconstruction (training batch)"), ("kl", "KL (training batch)"),
                                       ("elbo", "ELBO (training batch)"), ("beta", "β(t)")]):

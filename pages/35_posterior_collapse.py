@@ -6,7 +6,16 @@ from genlib import annealing, collapse
 from genlib.lockstep import Lockstep
 from genlib.models import build
 from ui import figures, figures_annealing, live
-from ui.state import advanced, cached_dataset, cached_pretrained, device, plot, pretrained_available, seed_input
+from ui.state import (
+    advanced,
+    cached_dataset,
+    cached_pretrained,
+    cached_replay,
+    device,
+    plot,
+    pretrained_available,
+    seed_input,
+)
 
 st.title("Posterior collapse")
 st.caption("A VAE whose decoder is a PixelCNN: it predicts each pixel from the pixels above and to its left, and "
@@ -84,6 +93,17 @@ def draw(runs):
         st.info("Press **Train** to train both runs side by side (a pretrained pair is shown for the default "
                 "settings: free bits λ = 0.5, 800 steps, seed 0).")
         return
+    replay = cached_replay(tuple(recipes.items()), collapse.DATA, seed) if runs is None else None
+    if replay is not None:
+        st.info("Showing the pretrained pair as it trained: move the slider to find the step where the β = 1 run "
+                "lets go of z. Press **Train** to watch the trajectories form live.")
+        with live.replay_shipped("collapse", replay) as lab:
+            draw_runs({"collapse": lab})
+        return
+    draw_runs(runs)
+
+
+def draw_runs(runs):
     if runs is None:
         models = {n: cached_pretrained(r) for n, r in recipes.items()}
         results = {n: m.checkpoint["metrics"] for n, m in models.items()}

@@ -13,13 +13,13 @@ from genlib.data import load_dataset
 from genlib.metrics import evaluate
 
 ENTRIES = pretrained.names()
-MAX_ZOO_BYTES = 20 * 2**20
+MAX_ZOO_BYTES = 40 * 2**20  # timelines included (genlib.shipped)
 # Same machine and torch: identical numbers. Another BLAS or CPU may move the last digits.
 REL, ABS = 1e-3, 1e-3
 COMPARED = ("elbo", "recon", "kl", "nll_iwae", "mutual_information", "nll", "bits_per_dim")
 
 
-def test_the_zoo_is_not_empty_and_stays_under_20_mb():
+def test_the_zoo_is_not_empty_and_stays_under_40_mb():
     assert ENTRIES, "no pretrained models: run `python -m genlib pretrained build`"
     total = sum(p.stat().st_size for p in pretrained.ROOT.iterdir() if p.is_file())
     assert total < MAX_ZOO_BYTES, f"pretrained/ holds {total / 2**20:.1f} MB"

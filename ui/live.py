@@ -432,3 +432,20 @@ def dissection_panel(key: str, unit: str = "nats", name: str | None = None) -> N
                    "sum of its terms' gradients; a term that does not reach a module (the KL and the decoder) "
                    "sends it 0. Tables show the first examples of the batch.")
         st.html(dissection_html(d, unit=unit, animate=slow_motion(key)))
+
+
+@contextlib.contextmanager
+def replay_shipped(key: str, replay, label: str = "Replay the pretrained runs: step"):
+    """A slider over a shipped timeline (``ui.state.cached_replay``); yields the lab as it was at the chosen
+    step, with the step-axis charts drawn inside given a cursor there (none at the last step)."""
+    lab, timeline = replay
+    steps = timeline.steps()
+    chosen = st.select_slider(label, steps, value=steps[-1], key=f"{key}-shipped",
+                              help="Shipped with the pretrained models: their weights at these steps, the records "
+                                   "of every step and the held-out evaluations. Press Train to train anew.")
+    cache = st.session_state.setdefault(f"{key}-shipped-view", {})
+    if chosen not in cache:
+        cache.clear()
+        cache[chosen] = timeline.view(chosen)
+    with cursor.at(None if chosen == steps[-1] else chosen, lab.steps):
+        yield cache[chosen]

@@ -51,6 +51,22 @@ def cached_pretrained(name: str):
     return model
 
 
+@st.cache_resource(show_spinner="Loading the pretrained runs' timelines…", max_entries=4)
+def cached_replay(recipes: tuple[tuple[str, str], ...], data: str, seed: int = 0):
+    """(lab, timeline) of pretrained runs (label -> recipe name) read from their shipped timelines
+    (``genlib.shipped.replay``), shared by every session and read-only; None where one is not shipped."""
+    from genlib import pretrained, shipped
+
+    try:
+        timelines = {label: pretrained.load_timeline(recipe) for label, recipe in recipes}
+    except pretrained.PretrainedError:
+        return None
+    models = {label: cached_pretrained(recipe) for label, recipe in recipes}
+    steps = sorted(set.intersection(*(set(t[0]) for t in timelines.values())))
+    every = max(b - a for a, b in zip(steps, steps[1:], strict=False)) if len(steps) > 1 else 1
+    return shipped.replay(models, timelines, cached_dataset(data, "test", seed), eval_every=every, seed=seed)
+
+
 def pretrained_available(name: str) -> bool:
     from genlib import pretrained
 
