@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 USAGE_ERROR = 2
+MAX_K = 1000  # importance samples for nll_iwae: k x 500 decoded examples are held at once
+MAX_PARAMETERS = 50_000_000  # the largest model `train` builds (200 MB of float32 weights; a laptop's CPU)
 
 
 class CLIError(Exception):
@@ -34,6 +39,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _importance_samples(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_K:
+        raise argparse.ArgumentTypeError(f"at most {MAX_K} importance samples, got {value}")
     return value
 
 
@@ -96,7 +108,7 @@ def make_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on its data's test split")
     e.add_argument("path")
     e.add_argument("--data", choices=NAMES, help="override the dataset recorded in the checkpoint")
-    e.add_argument("--k", type=_positive_int, default=50, help="importance samples for nll_iwae")
+    e.add_argument("--k", type=_importance_samples, default=50, help=f"importance samples for nll_iwae (<= {MAX_K})")
 
     sub.add_parser("list", help="list models, datasets and pretrained entries")
 
@@ -116,6 +128,7 @@ class Progress:
 
     def __init__(self, total: int, enabled: bool = True):
         self.total, self.enabled, self.start, self.last = total, enabled, time.time(), 0.0
+        self.open = False  # a bar is drawn and its line not yet ended
 
     def __call__(self, record: dict) -> None:
         now = time.time()
@@ -126,18 +139,24 @@ class Progress:
         bar = "#" * int(30 * done)
         rate = record["step"] / max(now - self.start, 1e-9)
         sys.stderr.write(f"\r[{bar:<30}] {record['step']}/{self.total} {rate:5.0f} steps/s loss {record['loss']:.3f}")
+        self.open = True
         if record["step"] >= self.total:
-            sys.stderr.write("\n")
+            self.close()
         sys.stderr.flush()
+
+    def close(self) -> None:
+        """End the bar's line, so that what follows (an error) starts a line of its own."""
+        if self.open:
+            sys.stderr.write("\n")
+            self.open = False
 
 
 def cmd_train(args) -> int:
-    from genlib import checkpoints, schedules
+    from genlib import schedules
     from genlib.data import load_dataset
-    from genlib.metrics import evaluate
-    from genlib.models import build
-    from genlib.train import fit
+    from genlib.train import FIT_CHUNK, TrainingRun
 
+    out = check_out(args.out)  # before training: a bad path should not cost a run
     data = load_dataset(args.data, "train", seed=args.seed)
     config = dict(args.set)
     for key in ("latent_dim", "hidden", "likelihood", "free_bits"):
@@ -153,14 +172,73 @@ def cmd_train(args) -> int:
         config.setdefault("likelihood", "gaussian")
     if config.get("likelihood") == "categorical":
         config.setdefault("levels", data.levels)
-    model = build(args.model, data.shape, seed=args.seed, **config)
+    model = build_bounded(args.model, data.shape, args.seed, config)
+    run = TrainingRun(model, data, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     progress = Progress(args.steps, enabled=not args.quiet)
-    for record in fit(model, data, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed):
-        progress(record)
+    try:
+        while not run.done:
+            for record in run.advance(FIT_CHUNK):
+                progress(record)
+    finally:
+        progress.close()
+    kept = f"{out} is unchanged" if out.exists() else "no checkpoint was written"
+    if run.stopped:  # "stopped at step 3: the loss became nan. The weights are ...": its first sentence
+        reason = run.stopped.split(". ")[0]
+        raise CLIError(f"training {reason} (of {args.steps} steps). Nothing was saved: {kept}. "
+                       f"Try a smaller --lr than {args.lr:g}, e.g. {args.lr / 10:g}")
+    from genlib import checkpoints
+    from genlib.metrics import evaluate
+
     metrics = evaluate(model, load_dataset(args.data, "test", seed=args.seed))
-    checkpoints.save(model, args.out, data=args.data, metrics=metrics, extra={"data_seed": args.seed})
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    try:
+        checkpoints.save(model, out, data=args.data, metrics=metrics, extra={"data_seed": args.seed})
+    except OSError as e:
+        for folder in made:  # the folders made for it, innermost first, where they are still empty
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise CLIError(f"could not write {out}: {e.strerror or e}; {kept}") from None
     print(json.dumps({"out": args.out, **{k: v for k, v in metrics.items() if k != "kl_per_dim"}}))
     return 0
+
+
+def check_out(path: str) -> Path:
+    """``--out`` as a path a checkpoint can be written to, or a CLIError saying why not."""
+    out = Path(path)
+    if out.is_dir():
+        raise CLIError(f"--out {path} is a folder; give a file in it, e.g. {out / 'model.safetensors'}")
+    if out.exists() and not out.is_file():
+        raise CLIError(f"--out {path} exists and is not a regular file")
+    folder = out.absolute().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise CLIError(f"--out {path} cannot be made: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CLIError(f"--out {path} cannot be written: {existing} is not writable (permission denied)")
+    try:  # os.access does not know a read-only file system (nor, for root, much else): try it
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise CLIError(f"--out {path} cannot be written: {e.strerror or e} in {existing}") from None
+    return out
+
+
+def build_bounded(name: str, data_shape, seed: int, config: dict):
+    """``genlib.models.build``, refused before any allocation when the model would be too large here."""
+    import torch
+
+    from genlib.checkpoints import MAX_SIZE, config_problem
+    from genlib.models import build
+
+    problem = config_problem(name, config)
+    if problem:
+        raise CLIError(f"the model setting {problem}")
+    with torch.device("meta"):  # sizes without memory
+        n = build(name, data_shape, seed=None, **config).n_parameters()
+    if n > MAX_PARAMETERS:
+        raise CLIError(f"this {name} would have {n:,} parameters; genlab trains at most {MAX_PARAMETERS:,} "
+                       f"(widths up to {MAX_SIZE}, and fewer layers)")
+    return build(name, data_shape, seed=seed, **config)
 
 
 def cmd_evaluate(args) -> int:
@@ -222,15 +300,27 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "list": cmd_list, "pre
 
 
 def main(argv: list[str] | None = None) -> int:
-    from genlib.checkpoints import CheckpointError
-
+    """Run one command; every failure is one line ``genlib: error: ...`` on stderr and exit status 2."""
     try:
         args = make_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (CLIError, CheckpointError, ValueError, FileNotFoundError, LookupError) as e:
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        sys.stderr.write(f"genlib: error: {message}\n")
-        return USAGE_ERROR
+    except (CLIError, ValueError, LookupError) as e:  # CheckpointError and UploadError are ValueErrors
+        message = str(e)
+    except OSError as e:
+        message = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+    except FloatingPointError as e:
+        message = f"training {e}"
+    except KeyboardInterrupt:
+        message = "interrupted; nothing was saved"
+    except Exception as e:  # noqa: BLE001 - the promise is one line, never a traceback
+        message = f"unexpected {type(e).__name__}: {e} (a genlib bug: please report it with the command line)"
+    sys.stderr.write(f"genlib: error: {_one_line(message)}\n")
+    return USAGE_ERROR
+
+
+def _one_line(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " ".join(lines)[:500] if lines else "failed"
 
 
 if __name__ == "__main__":
