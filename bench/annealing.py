@@ -1,50 +1,155 @@
-"""The annealing lab's default line-up on digits: final KL, reconstruction, ELBO, active units and MI of each
-strategy, and what the lab's held-out evaluation costs in training throughput.
+"""The annealing lab's default line-up on digits: how much faster its four runs train as one batched computation,
+each strategy's final KL, reconstruction, ELBO, active units and MI, and what the held-out evaluation costs.
 
-Two lock-step trainers of the same four runs (same models, seed and batches) advance in alternating chunks on
-one thread (which goes first flips every round), so both see the same machine load: one evaluates every
-``eval_every`` steps (as the page does), the other only at its start and end. Figures:
+Speed (``lockstep_speedup``): the lab's four runs (MLP VAE 8 / 128-128, batch 128) trained by ``Lockstep``,
+which stacks runs of one architecture (``genlib.batched``), against the same four ``TrainingRun``s trained one
+after another, each in one call per chunk, and against the alternative the stack was chosen over:
+``torch.func.stack_module_state`` + ``vmap`` + ``functional_call`` over the VAE's own forward (``VmapRuns``
+below). The three advance in turn, a chunk of 50 lock steps each, the order rotating every round; each chunk is
+timed in CPU seconds, and the figure is the median (and range) over rounds of the one-after-another time over
+the batched time. Evaluation is off in these three.
+
+Quality and evaluation cost: two batched lock-step trainers of the same four runs advance in alternating chunks,
+one evaluating every ``eval_every`` steps (as the page does), the other only at its start and end:
 
 - ``eval_overhead``: seconds spent evaluating / seconds spent training, as ``Lockstep.eval_overhead`` reports it;
-- ``throughput_ratio``: lock steps per CPU second with the evaluation / without it (the cost measured end to
-  end; on a loaded 2-core machine it moves by a few % from run to run);
+- ``throughput_ratio``: lock steps per CPU second with the evaluation / without it;
 - per strategy: the final held-out numbers the lab's table shows (256 test images) and, for reference,
   ``genlib.metrics.evaluate`` on the whole test split (359 images, IWAE with K = 50).
 
-    python -m bench annealing                 # the lab's default: 2000 steps per run
+    python -m bench annealing                      # speed, then the lab's default 2000 steps per run
     GENLAB_BENCH_STEPS=500 python -m bench annealing
+    python -m bench.annealing speed                # the speed figures only (about 30 s)
 
-Measured (2026-11-24, 2 shared CPU cores, torch 2.13 CPU, one thread; held-out 256 test images, nats per image):
-
-    strategy                  KL    recon   ELBO    AU  MI
-    β = 1 (plain VAE)         5.68  12.60   -18.27  8   4.49
-    monotonic, R = 0.25       6.04  12.10   -18.14  8   4.51
-    cyclical, M = 4, R = 0.5  6.34  11.74   -18.08  8   4.68
-    free bits, λ = 0.5        6.37  12.32   -18.69  8   4.53
-    eval_overhead 3.7 %; throughput_ratio 0.957 (14.5 vs 13.9 CPU s); 67 s in all.
+Measured figures and what they mean: bench/NOTES.md.
 """
 
 from __future__ import annotations
 
+import copy
 import os
+import statistics
+import sys
 import time
 
 import torch
+from torch.func import functional_call, stack_module_state, vmap
 
 from genlib import annealing
 from genlib.data import load_dataset
+from genlib.distributions import gaussian_kl
 from genlib.lockstep import EVAL_EVERY, Lockstep
 from genlib.metrics import evaluate
 from genlib.models import build
+from genlib.nn import adam
+from genlib.train import TrainingRun
 
 STEPS = int(os.environ.get("GENLAB_BENCH_STEPS", annealing.LAB_STEPS))
 CHUNK = 50  # lock steps per turn
+ROUNDS = 15  # speed: rounds of one chunk of each contender
+
+
+def lab_models(train, steps: int) -> dict:
+    lineup = annealing.lineup(annealing.DEFAULT_LINEUP)
+    return {s.label: build("vae", train.shape, seed=0, **annealing.lab_config(s, steps)) for s in lineup}
+
+
+class OneAfterAnother:
+    """The four runs as four ``TrainingRun``s, each advanced in one call per chunk: the lab before batching."""
+
+    def __init__(self, models: dict, train, steps: int):
+        self.runs = [TrainingRun(m, train, steps=steps, seed=0) for m in models.values()]
+
+    def advance(self, n: int) -> None:
+        for run in self.runs:
+            run.advance(n)
+
+
+class VmapRuns:
+    """The runs through ``torch.func``: weights stacked by ``stack_module_state``, the VAE's own forward under
+    ``vmap`` (one ε for every run: ``randomness="same"``), each run's β and free bits as batched inputs, one
+    fused Adam over the stacked tensors. The same batches as the runs; not bit for bit their numbers."""
+
+    def __init__(self, models: dict, train, steps: int):
+        models = list(models.values())
+        self.template = copy.deepcopy(models[0])
+        params, _ = stack_module_state(models)
+        self.params = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
+        self.optimizer = adam(list(self.params.values()), 1e-3)
+        self.schedules = [m.beta for m in models]
+        self.lam = torch.tensor([m.config.free_bits for m in models]).view(-1, 1)
+        self.batches = TrainingRun(copy.deepcopy(models[0]), train, steps=steps, seed=0)  # the batch stream
+        self.step = 0
+        self.loss = vmap(self._loss, in_dims=(0, 0, 0, None), randomness="same")
+
+    def _loss(self, params, beta, lam, x):
+        t = self.template
+        x = t.likelihood.prepare(x)
+        x_logits, mu, logvar, _ = functional_call(t, params, (x,))
+        kl_per_dim = gaussian_kl(mu, logvar)
+        above = (kl_per_dim.mean(0, keepdim=True).detach() > lam) | (lam <= 0)
+        reg = beta * torch.where(above, kl_per_dim, lam).sum(-1)
+        return (-t.likelihood.log_prob(x_logits, x) + reg).mean()
+
+    def advance(self, n: int) -> None:
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.batches._noise_state)
+            for _ in range(n):
+                beta = torch.tensor([b(self.step) for b in self.schedules])
+                loss = self.loss(self.params, beta, self.lam, self.batches._next_batch()).sum()
+                for p in self.params.values():
+                    p.grad = None
+                loss.backward()
+                self.optimizer.step()
+                self.step += 1
+            self.batches._noise_state = torch.get_rng_state()
+
+
+def speed(rounds: int = ROUNDS) -> dict:
+    """Seconds per chunk of the batched lab, the runs one after another and the vmap variant, in turn."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train, test = load_dataset("digits", "train", seed=0), load_dataset("digits", "test", seed=0)
+        steps = (rounds + 1) * CHUNK
+        contenders = {"batched": Lockstep(lab_models(train, steps), train, test, steps=steps, seed=0,
+                                          eval_every=10**9),
+                      "one after another": OneAfterAnother(lab_models(train, steps), train, steps),
+                      "vmap": VmapRuns(lab_models(train, steps), train, steps)}
+        for c in contenders.values():  # warm up: the first chunk is not timed
+            c.advance(CHUNK)
+        seconds = {name: [] for name in contenders}
+        order = list(contenders)
+        for _ in range(rounds):
+            for name in order:
+                start = time.process_time()
+                contenders[name].advance(CHUNK)
+                seconds[name].append(time.process_time() - start)
+            order = order[1:] + order[:1]
+        ratios = {name: [a / b for a, b in zip(seconds["one after another"], seconds[name], strict=True)]
+                  for name in ("batched", "vmap")}
+        per_step = {name: statistics.median(s) / CHUNK for name, s in seconds.items()}
+        return {"ratios": ratios, "per_step": per_step, "rounds": rounds}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def speed_rows(m: dict) -> list[dict]:
+    rows = []
+    for name, label in (("batched", "lockstep_speedup"), ("vmap", "vmap_speedup")):
+        r = m["ratios"][name]
+        rows.append({"bench": "annealing", "figure": label, "value": f"{statistics.median(r):.2f}x",
+                     "note": f"four runs one after another / {name}, range {min(r):.2f}-{max(r):.2f}x over "
+                             f"{m['rounds']} rounds of {CHUNK} lock steps (target >= 2.5x for batched)"})
+    ms = {k: f"{v * 1e3:.2f}" for k, v in m["per_step"].items()}
+    rows.append({"bench": "annealing", "figure": "ms per lock step",
+                 "value": f"{ms['batched']} batched", "note": f"{ms['one after another']} one after another, "
+                                                            f"{ms['vmap']} vmap; 1 torch thread, CPU seconds"})
+    return rows
 
 
 def lockstep(train, test, steps: int, eval_every: int) -> Lockstep:
-    lineup = annealing.lineup(annealing.DEFAULT_LINEUP)
-    models = {s.label: build("vae", train.shape, seed=0, **annealing.lab_config(s, steps)) for s in lineup}
-    return Lockstep(models, train, test, steps=steps, seed=0, eval_every=eval_every)
+    return Lockstep(lab_models(train, steps), train, test, steps=steps, seed=0, eval_every=eval_every)
 
 
 def measure(steps: int = STEPS) -> dict:
@@ -71,8 +176,8 @@ def measure(steps: int = STEPS) -> dict:
 
 
 def run() -> list[dict]:
+    rows = speed_rows(speed())
     m = measure()
-    rows = []
     for name, r in m["final"].items():
         f = m["full"][name]
         rows.append({"bench": "annealing", "figure": name,
@@ -92,4 +197,4 @@ def run() -> list[dict]:
 if __name__ == "__main__":
     import bench
 
-    print(bench.table(run()))
+    print(bench.table(speed_rows(speed()) if sys.argv[1:] == ["speed"] else run()))

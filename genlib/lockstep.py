@@ -5,6 +5,12 @@ gets the same data, seed, batch order and step budget, so their curves differ on
 models differ in (for the annealing lab, the β schedule). It is itself "run-like" (``advance(n)``,
 ``done``, ``stopped``, ``step``, ``steps``): one lock step advances every run by one training step.
 
+Runs whose models share an architecture (the lab's always do) train as one batched computation
+(``genlib.batched``: weights stacked along a run axis, one loss summed over the runs, one Adam step over
+the stacked tensors), with the same numbers as each run trained alone; other runs train one after
+another. Between lock steps each ``runs[name]`` is an ordinary ``TrainingRun`` holding its own weights,
+optimiser state and records.
+
 Every ``eval_every`` steps each run is evaluated with :func:`genlib.metrics.evaluate` on the same
 held-out batch (one importance sample: the IWAE bound is not needed here), which gives the quantities
 a training record cannot: active units, the mutual information I(x; z) and the KL of each latent
@@ -17,6 +23,7 @@ from __future__ import annotations
 import copy
 import time
 
+from genlib import batched
 from genlib.metrics import evaluate
 from genlib.train import TrainingRun
 
@@ -30,7 +37,7 @@ class Lockstep:
 
     def __init__(self, models: dict, dataset, heldout, *, steps: int, batch_size: int = 128, lr: float = 1e-3,
                  seed: int = 0, eval_every: int = EVAL_EVERY, eval_examples: int = EVAL_EXAMPLES,
-                 device=None):
+                 device=None, batch: bool = True):
         if not models:
             raise ValueError("Lockstep needs at least one model")
         if int(eval_every) != eval_every or eval_every < 1:
@@ -41,8 +48,10 @@ class Lockstep:
         self.eval_every = int(eval_every)
         self.seed = int(seed)
         self.steps = int(steps)
+        self.batch = bool(batch)  # train runs of one architecture as one computation (genlib.batched)
         self.evals: dict[str, list[dict]] = {name: [] for name in self.runs}  # name -> evaluation records
         self.eval_seconds = 0.0
+        self.train_seconds = 0.0  # time spent training (runs trained as one count once)
         self._evaluate_all()  # step 0: where every run starts
 
     # ---------------------------------------------------------------- run-like interface
@@ -71,7 +80,7 @@ class Lockstep:
             # train up to the next evaluation point, every run in turn, then evaluate
             start = self.step
             chunk = min(remaining, self.eval_every - start % self.eval_every, self.steps - start)
-            per_run = {name: run.advance(chunk) for name, run in self.runs.items()}
+            per_run = self._train(chunk)
             for i in range(chunk):  # a run that stopped early has fewer records: it drops out of the later ones
                 records.append({"step": start + i + 1,
                                 "runs": {name: recs[i] for name, recs in per_run.items() if i < len(recs)}})
@@ -79,6 +88,20 @@ class Lockstep:
             if self.step % self.eval_every == 0 or self.done:
                 self._evaluate_all()
         return records
+
+    def _train(self, chunk: int) -> dict[str, list[dict]]:
+        """Every run up to ``chunk`` steps: each group of one architecture as one stack, the rest in turn."""
+        start = time.perf_counter()
+        groups = batched.groups(self.runs) if self.batch else [[name] for name in self.runs]
+        per_run = {}
+        for names in groups:
+            if len(names) == 1:
+                per_run[names[0]] = self.runs[names[0]].advance(chunk)
+            else:
+                records = batched.StackedRuns([self.runs[n] for n in names]).advance(chunk)
+                per_run.update(zip(names, records, strict=True))
+        self.train_seconds += time.perf_counter() - start
+        return {name: per_run[name] for name in self.runs}
 
     def extend(self, n_steps: int) -> None:
         """Let the finished lab train ``n_steps`` more lock steps (a presenter's Step past the end)."""
@@ -105,10 +128,6 @@ class Lockstep:
                                seed=self.seed)
             self.evals[name].append({"step": run.step, **{k: metrics[k] for k in HISTORY_KEYS}})
         self.eval_seconds += time.perf_counter() - start
-
-    @property
-    def train_seconds(self) -> float:
-        return sum(r.seconds for r in self.runs.values())
 
     @property
     def eval_overhead(self) -> float:

@@ -1,0 +1,165 @@
+"""The batched lock step (genlib.batched): runs of one architecture trained as one computation give the runs
+trained alone with the same seed (equal batches, losses within 1e-3 relative after 200 steps), keep their own
+β schedule, free bits, records and optimiser state, and drop out on a non-finite loss without the others."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genlib import annealing, batched
+from genlib.annealing import PRESETS, Strategy, lab_config
+from genlib.lockstep import Lockstep
+from genlib.models import build
+from genlib.timeline import Timeline
+from genlib.train import TrainingRun
+
+TINY = {"latent_dim": 4, "hidden": (32, 32)}
+STEPS = 200
+LINEUP = annealing.lineup(annealing.DEFAULT_LINEUP)  # β = 1, monotonic, cyclical, free bits: one architecture
+
+
+def lab_models(data, lineup=LINEUP, steps=STEPS, **model):
+    return {s.label: build("vae", data.shape, seed=0, **lab_config(s, steps, **{**TINY, **model})) for s in lineup}
+
+
+def recording(run):
+    """Keep every batch ``run`` hands out (its ``_next_batch``)."""
+    seen, draw = [], run._next_batch
+
+    def next_batch():
+        seen.append(draw())
+        return seen[-1]
+
+    run._next_batch = next_batch
+    return seen
+
+
+def relative(a: list[float], b: list[float]) -> float:
+    return max(abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a, b, strict=True))
+
+
+def alone(data, name, model, steps, seed=0, **kw):
+    run = TrainingRun(model, data, steps=steps, seed=seed, **kw)
+    return run, recording(run)
+
+
+def test_the_lab_trains_as_one_stack(digits, digits_test):
+    lab = Lockstep(lab_models(digits), digits, digits_test, steps=STEPS)
+    assert batched.groups(lab.runs) == [list(lab.runs)]
+    other = build("vae", digits.shape, seed=0, latent_dim=4, hidden=(16,))  # another architecture
+    patched = build("vae", digits.shape, seed=0, **TINY)
+    patched.loss = patched.loss  # a loss replaced on the instance trains alone
+    conv = build("vae", digits.shape, seed=0, latent_dim=4, hidden=(8,), network="conv")
+    models = {**lab_models(digits), "other": other, "patched": patched, "conv": conv,
+              "pixelcnn": build("pixelcnn", digits.shape, seed=0)}
+    runs = {name: TrainingRun(model, digits, steps=STEPS) for name, model in models.items()}
+    assert batched.groups(runs) == [list(lab.runs), ["other"], ["patched"], ["conv"], ["pixelcnn"]]
+    ahead = next(iter(lab.runs))
+    runs[ahead].advance(1)  # a run a step ahead leaves its group
+    assert batched.groups(runs)[:2] == [[ahead], [n for n in lab.runs if n != ahead]]
+
+
+def test_batched_runs_equal_the_runs_trained_alone(digits, digits_test):
+    models = lab_models(digits)
+    lab = Lockstep(models, digits, digits_test, steps=STEPS, seed=5, eval_every=70)
+    lead = next(iter(lab.runs.values()))
+    batches = recording(lead)
+    records = []
+    while not lab.done:
+        records += lab.advance(33)
+    assert [r["step"] for r in records] == list(range(1, STEPS + 1)) and not lab.stopped
+    for s in LINEUP:
+        run, seen = alone(digits, s.label, build("vae", digits.shape, seed=0, **lab_config(s, STEPS, **TINY)),
+                          STEPS, seed=5)
+        run.advance(STEPS)
+        assert len(seen) == len(batches) == STEPS and all(torch.equal(a, b) for a, b in zip(seen, batches, strict=True))
+        mine = lab.runs[s.label]
+        assert mine.step == STEPS and [r["step"] for r in mine.history] == list(range(1, STEPS + 1))
+        assert relative([r["loss"] for r in mine.history], [r["loss"] for r in run.history]) < 1e-3
+        assert [r["beta"] for r in mine.history] == [r["beta"] for r in run.history]  # its own schedule
+        assert set(mine.history[0]) == set(run.history[0])
+        for key in ("recon", "kl", "elbo"):
+            assert relative([r[key] for r in mine.history], [r[key] for r in run.history]) < 1e-3, key
+        for (name, a), b in zip(mine.model.named_parameters(), run.model.parameters(), strict=True):
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), name
+        assert torch.equal(mine._order_rng.get_state(), run._order_rng.get_state())  # the same batches next
+        assert torch.equal(mine._noise_state, run._noise_state) and mine._cursor == run._cursor
+    # free bits are the free-bits run's own: its KL of each dimension is held near λ, as alone
+    free = [s.label for s in LINEUP if s.kind == "free-bits"][0]
+    assert lab.runs[free].model.config.free_bits == PRESETS["free-bits"].lam
+
+
+def test_each_run_goes_on_alone_with_its_own_optimiser_state(digits, digits_test):
+    """After a batched advance a run's model and Adam state are its own: trained on alone (a presenter's
+    dissected step, a run left by itself), it follows the run that trained alone all along."""
+    lineup = annealing.lineup("Fu et al.'s pair")
+    lab = Lockstep(lab_models(digits, lineup), digits, digits_test, steps=60)
+    lab.advance(40)
+    for s in lineup:
+        run, _ = alone(digits, s.label, build("vae", digits.shape, seed=0, **lab_config(s, STEPS, **TINY)), 60)
+        run.advance(40)
+        theirs = run.dissect_next()
+        mine = lab.runs[s.label].dissect_next()
+        assert mine["record"]["step"] == theirs["record"]["step"] == 41
+        assert mine["record"]["loss"] == pytest.approx(theirs["record"]["loss"], rel=1e-3)
+        for name, update in theirs["update"].items():
+            assert torch.allclose(mine["update"][name], update, rtol=1e-2, atol=1e-6), name
+        lab.runs[s.label].advance(19)
+        run.advance(19)
+        assert relative([r["loss"] for r in lab.runs[s.label].history[-19:]],
+                        [r["loss"] for r in run.history[-19:]]) < 1e-3
+
+
+def test_a_run_that_stops_drops_out_of_the_stack(digits, digits_test):
+    """A β that overflows float32 makes one run's loss infinite: it stops where it would alone, keeping its
+    last finite weights, and the others train on as if it had never been there."""
+    steps = 60
+    lineup = [PRESETS["vae"], Strategy("monotonic", beta=3e38, ratio=0.25), PRESETS["cyclical"]]
+    lab = Lockstep(lab_models(digits, lineup, steps), digits, digits_test, steps=steps, eval_every=25)
+    records = lab.advance(steps)
+    broken = lineup[1].label
+    run, _ = alone(digits, broken, build("vae", digits.shape, seed=0, **lab_config(lineup[1], steps, **TINY)), steps)
+    run.advance(steps)
+    assert run.stopped and 1 < run.step < steps
+    assert lab.runs[broken].stopped == run.stopped and lab.runs[broken].step == run.step
+    assert [r["loss"] for r in lab.runs[broken].history] == pytest.approx([r["loss"] for r in run.history], rel=1e-3)
+    for a, b in zip(lab.runs[broken].model.parameters(), run.model.parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5)
+    assert lab.done and [r["step"] for r in records] == list(range(1, steps + 1))
+    assert broken not in records[run.step]["runs"] and broken in records[run.step - 1]["runs"]
+    for s in (lineup[0], lineup[2]):
+        other, _ = alone(digits, s.label, build("vae", digits.shape, seed=0, **lab_config(s, steps, **TINY)), steps)
+        other.advance(steps)
+        assert lab.runs[s.label].step == steps
+        assert relative([r["loss"] for r in lab.runs[s.label].history], [r["loss"] for r in other.history]) < 1e-3
+
+
+def test_a_batched_lab_replays_like_a_fresh_run(digits, digits_test):
+    small = digits.subset(300)
+    lab = Lockstep(lab_models(small, steps=40), small, digits_test, steps=40, batch_size=32, eval_every=10)
+    timeline = Timeline(lab, max_snapshots=6)
+    while not lab.done:
+        lab.advance(timeline.next_due() - lab.step)
+        timeline.record()
+    k = [s for s in timeline.steps() if 0 < s < 40][0]
+    view = timeline.view(k)
+    for s in LINEUP:
+        fresh = TrainingRun(build("vae", small.shape, seed=0, **lab_config(s, 40, **TINY)), small, steps=40,
+                            batch_size=32)
+        fresh.advance(k)
+        assert view.runs[s.label].step == k and len(view.runs[s.label].history) == k
+        for key, value in fresh.model.state_dict().items():
+            assert torch.allclose(view.runs[s.label].model.state_dict()[key], value, rtol=1e-3, atol=1e-5), key
+
+
+def test_the_lab_without_batching_gives_the_same_runs(digits, digits_test):
+    lineup = annealing.lineup("Cyclical ramp shapes")
+    one = Lockstep(lab_models(digits, lineup, 50), digits, digits_test, steps=50)
+    each = Lockstep(lab_models(digits, lineup, 50), digits, digits_test, steps=50, batch=False)
+    one.advance(50)
+    each.advance(50)
+    for name in one.runs:
+        assert relative(one.curve(name, "loss")[1], each.curve(name, "loss")[1]) < 1e-3
+        assert one.final()[name]["elbo"] == pytest.approx(each.final()[name]["elbo"], rel=1e-3)
+    assert 0 < one.train_seconds and 0 < each.train_seconds
