@@ -84,10 +84,15 @@ class Timeline:
             del self.snapshots[latest]  # the previous "latest" was only kept as the place the run had reached
         if replace or step not in self.snapshots:
             self.snapshots[step] = {name: _state(model) for name, model in models_of(self.run).items()}
+        self.thin()
+
+    def thin(self) -> None:
+        """Double the interval until the snapshots fit ``capacity`` (after the budget was lowered, say)."""
+        latest = max(self.snapshots)
         while len(self.snapshots) > self.capacity:
             self.interval *= 2
             for kept in list(self.snapshots):
-                if kept % self.interval and kept != step:
+                if kept % self.interval and kept != latest:
                     del self.snapshots[kept]
 
     def nearest(self, step: int) -> int:

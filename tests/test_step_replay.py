@@ -89,6 +89,8 @@ def test_step_extends_a_finished_run_and_reset_clears_the_timeline():
     assert not at.exception and progress_step(at) == 501
     timeline = at.session_state["live::elbo"].timelines["vae"]
     assert timeline.steps()[0] == 0 and timeline.steps()[-1] == 501 and len(timeline.steps()) <= 50
+    assert timeline.budget_bytes == int(live.TIMELINE_MB * 2**20), "one recording page: the session's whole cap"
+    assert timeline.nbytes <= timeline.budget_bytes
     at.button(key="elbo-reset").click().run()
     assert at.session_state["live::elbo"].timelines is None and not at.get("progress")
 

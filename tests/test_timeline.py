@@ -55,6 +55,17 @@ def test_the_byte_budget_lowers_the_count(digits):
     assert timeline.steps()[-1] == 100
 
 
+def test_a_lowered_budget_thins_at_once(digits):
+    run = TrainingRun(_vae(digits), digits, steps=100, batch_size=32)
+    one = sum(t.numel() * t.element_size() for t in run.model.state_dict().values())
+    timeline = Timeline(run)
+    _train(run, timeline, 60)
+    assert len(timeline.steps()) > 20
+    timeline.budget_bytes = 6 * one
+    timeline.thin()
+    assert len(timeline.steps()) <= 6 and timeline.steps()[0] == 0 and timeline.steps()[-1] == 60
+
+
 def test_replay_at_step_k_equals_a_fresh_run_stopped_at_k(digits, digits_test):
     small = digits.subset(300)
     run = TrainingRun(_vae(small), small, steps=60, batch_size=64, seed=2)

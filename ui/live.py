@@ -170,6 +170,7 @@ def _share_budget() -> None:
     for s in recording:
         for timeline in s.timelines.values():
             timeline.budget_bytes = int(TIMELINE_MB * 2**20 / len(recording) / len(s.timelines))
+            timeline.thin()  # a paused page's timeline fits its new share now, not at its next record
 
 
 def _train(s: LiveState, name: str, run, n_steps: int, *, dissect: bool = False) -> int:
