@@ -21,7 +21,9 @@ import math
 import numpy as np
 import torch
 
-from genlib.objectives import iwae_bound, mutual_information, nats_to_bits_per_dim
+from genlib.distributions import LOG_2PI
+from genlib.objectives import MI_CHUNK, iwae_bound, log_q_matrix, mutual_information, nats_to_bits_per_dim
+from genlib.priors import prior_of
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al.'s covariance threshold for an active unit
 
@@ -160,3 +162,71 @@ def mig(codes, factors, *, bins: int = MIG_BINS) -> float:
     if np.isnan(gaps).all():
         raise ValueError("every factor is constant on these examples: MIG is undefined")
     return float(np.nanmean(gaps))
+
+
+# ------------------------------------------------------------------------------------------ ELBO surgery
+
+
+def _log_aggregate(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """log q(z_i) and log q(z_id) per dimension, with q the aggregate posterior 1/N Σ_n q(z | x_n) of all N
+    posteriors (mu, logvar: N x D) at the codes z (M x D): (M,) and (M, D), float64, rows in chunks."""
+    n = mu.shape[0]
+    joint, marginals = [], []
+    mu64, logvar64, inv_var = mu.double(), logvar.double(), torch.exp(-logvar.double())
+    for start in range(0, len(z), MI_CHUNK):
+        zc = z[start : start + MI_CHUNK].double()  # (M', D)
+        joint.append(torch.logsumexp(log_q_matrix(zc, mu, logvar), dim=1) - math.log(n))
+        per_dim = -0.5 * (LOG_2PI + logvar64 + (zc[:, None, :] - mu64).pow(2) * inv_var)  # (M', N, D)
+        marginals.append(torch.logsumexp(per_dim, dim=1) - math.log(n))
+    return torch.cat(joint), torch.cat(marginals)
+
+
+@torch.no_grad()
+def kl_decomposition(model, dataset, *, max_examples: int | None = 2000, samples: int = 4,
+                     batch_size: int = 500, seed: int = 0) -> dict:
+    """ELBO surgery (Hoffman & Johnson 2016, "ELBO surgery: yet another way to carve up the variational
+    evidence lower bound", Eq. 3): the average KL term splits exactly into
+
+        E_x KL(q(z|x) || p(z)) = I_q(x; z) + KL(q(z) || p(z)),   q(z) = 1/N Σ_n q(z | x_n),
+
+    with x uniform over the N examples evaluated. Returns nats per example: ``kl``, ``mutual_information``
+    (I_q(x; z) = E_x E_q(z|x)[log q(z|x) - log q(z)], at most log N), ``marginal_kl`` (KL(q(z) || p(z))),
+    their sum is ``kl`` exactly (up to rounding), and ``total_correlation`` KL(q(z) || Π_d q(z_d)) (Chen et
+    al. 2018, "Isolating Sources of Disentanglement in VAEs", Eq. 2), with ``samples`` codes per example.
+
+    The one Monte-Carlo term is E_q(z)[log q(z)] (with q(z) summed over all N posteriors, not a minibatch);
+    E_q(z|x)[log q(z|x)] = -H(q(z|x)) and, for the N(0, I) prior, E_q(z|x)[log p(z)] are closed forms.
+    """
+    if samples < 1:
+        raise ValueError("samples, the codes drawn per example, must be >= 1")
+    x_all = dataset.x if max_examples is None else dataset.x[:max_examples]
+    if len(x_all) < 2:
+        raise ValueError("ELBO surgery needs at least 2 examples (q(z) is their mixture)")
+    was_training = model.training
+    model.eval()
+    try:
+        mus, logvars = [], []
+        for start in range(0, len(x_all), batch_size):
+            x = model.likelihood.prepare(x_all[start : start + batch_size].to(model.device))
+            mu, logvar = model.encode(x)
+            mus.append(mu)
+            logvars.append(logvar)
+    finally:
+        model.train(was_training)
+    mu, logvar = torch.cat(mus), torch.cat(logvars)  # (N, D)
+    n, d = mu.shape
+    gen = torch.Generator(device=mu.device).manual_seed(seed)
+    eps = torch.randn((samples, n, d), generator=gen, device=mu.device, dtype=mu.dtype)
+    z = (mu + (0.5 * logvar).exp() * eps).reshape(samples * n, d)  # (S * N, D): S codes per example
+    log_qz, log_qz_dims = _log_aggregate(z, mu, logvar)
+    neg_entropy = -0.5 * (d * (1 + LOG_2PI) + logvar.double().sum(1)).mean()  # E_x E_q[log q(z|x)]
+    prior = prior_of(model)
+    if getattr(prior, "name", None) == "gaussian" and torch.all(prior.means == 0) and torch.all(prior.stds == 1):
+        log_pz = -0.5 * (d * LOG_2PI + (mu.double().pow(2) + logvar.double().exp()).sum(1)).mean()  # E[log p(z)]
+    else:
+        log_pz = prior.log_prob(z).double().mean()
+    mean_log_qz = log_qz.mean()
+    return {"kl": (neg_entropy - log_pz).item(), "mutual_information": (neg_entropy - mean_log_qz).item(),
+            "marginal_kl": (mean_log_qz - log_pz).item(),
+            "total_correlation": (log_qz - log_qz_dims.sum(1)).mean().item(),
+            "n_examples": n, "samples": samples, "unit": "nats per example"}
