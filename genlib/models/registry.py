@@ -10,6 +10,7 @@ from genlib.models.aae import AAE
 from genlib.models.base import GenerativeModel
 from genlib.models.hierarchical import HierarchicalVAE
 from genlib.models.info_vae import InfoVAE
+from genlib.models.mi_vae import MIVAE
 from genlib.models.multimodal import MultimodalVAE
 from genlib.models.pixel_vae import PixelVAE
 from genlib.models.pixelcnn import GatedPixelCNN, PixelCNN
@@ -21,6 +22,7 @@ REGISTRY: dict[str, tuple[type[GenerativeModel], dict]] = {
     "multimodal-vae": (MultimodalVAE, {}),
     "info-vae": (InfoVAE, {}),
     "mmd-vae": (InfoVAE, {"alpha": 1.0, "lambda_": 10.0}),
+    "mi-vae": (MIVAE, {}),  # genlib/models/mi_vae.py: the notes' MI loss, -γ·I(x; z) added to the VAE's
     "aae": (AAE, {}),
     "pixelcnn": (PixelCNN, {}),
     "gated-pixelcnn": (GatedPixelCNN, {}),
