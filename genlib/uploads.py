@@ -14,6 +14,11 @@
 Values are 0-255 (divided by 255, 256 gray levels) or 0-1 (kept; the gray levels are detected:
 2 for binary images, 17 for 0, 1/16, ..., 1, else 256). NaN or infinite values are refused.
 Images must be square, all the same size, between MIN_SIDE and MAX_SIDE pixels a side.
+
+Memory is bounded by what a file declares, read before it is decoded (``genlib.headers``): a zip's number
+of members, an .npz array's shape and dtype, each PNG's size, a .csv's lines and the width of its first
+row. Whatever a file under MAX_BYTES declares, reading it holds at most about MAX_PIXELS float32 numbers
+(64 MB) and the arrays it is decoded from (tests/test_upload_memory.py measures the peak).
 """
 
 from __future__ import annotations
@@ -28,11 +33,16 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from genlib.data import Dataset, _split
+from genlib.headers import HeaderError, npy_header, png_size, zip_members
 
 MAX_BYTES = 25 * 2**20  # the largest file accepted (and the most a zip may unpack to)
 MIN_IMAGES = 20  # fewer cannot make a train / test split worth the name
 MAX_IMAGES = 20_000  # the sets here train on a laptop CPU
 MIN_SIDE, MAX_SIDE = 4, 64  # pixels per side
+MAX_PIXELS = 2**24  # pixels of all images together: 64 MB as float32 (20,000 images of 28 x 28 fit)
+MAX_ARRAY_BYTES = 64 * 2**20  # the largest array an .npz may declare, in its own dtype
+MAX_MEMBERS = 2 * MAX_IMAGES + 100  # entries of a zip: images, their folders, a few others (__MACOSX, ...)
+MAX_LINE = (MAX_SIDE**2 + 1) * 32  # characters in a .csv line: the largest image's numbers, 32 characters each
 MAX_CLASSES = 1000  # labels are 0 .. MAX_CLASSES - 1
 FORMATS = ("npz", "csv", "zip")
 LABEL_COLUMNS = ("label", "labels", "y", "class", "target")  # CSV header names read as labels
@@ -100,66 +110,125 @@ def read_upload(filename: str, content: bytes, *, name: str | None = None) -> Up
 # ------------------------------------------------------------------------------------------ readers
 
 
+def _open_zip(content: bytes, what: str) -> zipfile.ZipFile:
+    """The archive, once its central directory is known to hold at most MAX_MEMBERS entries."""
+    unreadable = UploadError(f"This is not a readable {what} file.")
+    try:
+        members = zip_members(content, MAX_MEMBERS)
+    except HeaderError:
+        raise unreadable from None
+    if members > MAX_MEMBERS:
+        raise UploadError(f"The {what} holds more than {MAX_MEMBERS:,} files; the limit is {MAX_IMAGES:,} images.")
+    try:
+        return zipfile.ZipFile(io.BytesIO(content))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        raise unreadable from None
+
+
 def _read_npz(content: bytes) -> tuple[np.ndarray, np.ndarray | None]:
     if content.startswith(b"\x93NUMPY"):
         raise UploadError("This is a single .npy array, not a .npz: save it with np.savez(f, x=images).")
     if not content.startswith(b"PK"):
         raise UploadError("This is not a readable .npz file (save it with np.savez(f, x=images, y=labels)).")
-    try:
-        archive = np.load(io.BytesIO(content), allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
-        raise UploadError("This is not a readable .npz file (save it with np.savez(f, x=images, y=labels)).") from None
-    with archive:
-        if "x" not in archive.files:
-            raise UploadError(f"The .npz has no array named 'x' (it has: {', '.join(archive.files) or 'nothing'}); "
+    with _open_zip(content, ".npz") as archive:
+        names = [n.removesuffix(".npy") for n in archive.namelist() if n.endswith(".npy")]
+        if "x" not in names:
+            raise UploadError(f"The .npz has no array named 'x' (it has: {', '.join(names[:10]) or 'nothing'}); "
                               "save the images as x: np.savez(f, x=images, y=labels).")
-        try:
-            x = archive["x"]
-            y = archive["y"] if "y" in archive.files else None
-        except ValueError:
-            raise UploadError(_OBJECTS) from None
+        x = _npz_array(archive, "x", MAX_PIXELS, "images")
+        y = _npz_array(archive, "y", MAX_IMAGES, "labels") if "y" in names else None
     return x, y
 
 
-def _read_csv(content: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+def _npz_array(archive: zipfile.ZipFile, key: str, most: int, what: str) -> np.ndarray:
+    """Array ``key`` of the .npz, read only once its header declares a plain numeric dtype and a bounded size."""
     try:
-        text = content.decode("utf-8-sig")
+        shape, dtype = npy_header(archive, f"{key}.npy")
+    except HeaderError:
+        raise UploadError(f"The .npz's array '{key}' is not readable (save it with np.savez).") from None
+    if dtype.hasobject:
+        raise UploadError(_OBJECTS)
+    if dtype.kind not in "biuf" or dtype.fields is not None:
+        must = "must be numbers" if key == "x" else "must be integers"
+        raise UploadError(f"The {what} {must}; '{key}' holds {dtype} values.")
+    count = math.prod(shape)
+    if count > most or count * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise UploadError(f"The .npz's '{key}' declares {' x '.join(map(str, shape))} = {count:,} values of "
+                          f"{dtype.itemsize} bytes; the limit for the {what} is {most:,} values and "
+                          f"{MAX_ARRAY_BYTES // 2**20} MB" + (" (20,000 images of 28 x 28 fit)." if key == "x"
+                                                               else "."))
+    try:
+        with archive.open(f"{key}.npy") as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        raise UploadError(f"The .npz's array '{key}' is cut short or damaged; save it again with np.savez.") from None
+
+
+def _read_csv(content: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows parsed one at a time into a float32 array sized from the line count and the first row's width."""
+    content = content.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+    breaks = content.count(b"\n") or content.count(b"\r")  # counted before any line is made (0.1 KB each)
+    if breaks > 2 * MAX_IMAGES + 2:  # room for a blank line after each row
+        raise UploadError(f"The .csv has {breaks:,} lines; the limit is {MAX_IMAGES:,} images, one a line.")
+    lines = [line for line in content.splitlines() if line.strip()]
+    if not lines:
+        raise UploadError("The .csv has no rows.")
+    if len(lines) > MAX_IMAGES + 1:
+        raise UploadError(f"The .csv has {len(lines):,} rows; the limit is {MAX_IMAGES:,} images.")
+    longest = max(range(len(lines)), key=lambda i: len(lines[i]))
+    if len(lines[longest]) > MAX_LINE:
+        raise UploadError(f"Line {longest + 1} of the .csv is {len(lines[longest]):,} characters long; an image of "
+                          f"{MAX_SIDE} x {MAX_SIDE} needs at most {MAX_LINE:,}.")
+    first = _cells(lines[0], 1)
+    header, label_col = None, None
+    if not all(_is_number(c) for c in first):
+        header, lines = [c.strip().lower() for c in first], lines[1:]
+        label_col = next((i for i, c in enumerate(header) if c in LABEL_COLUMNS), None)
+    if not lines:
+        raise UploadError("The .csv has a header but no images.")
+    offset = 1 + (header is not None)  # line numbers as a spreadsheet shows them
+    width = len(_cells(lines[0], offset))
+    pixels = width - (label_col is not None)
+    if len(lines) * pixels > MAX_PIXELS:
+        raise UploadError(f"The .csv holds {len(lines):,} images of {pixels:,} values; the limit is "
+                          f"{MAX_PIXELS:,} values in all (e.g. 20,000 images of 28 x 28).")
+    x = np.empty((len(lines), pixels), np.float32)
+    y = None if label_col is None else np.empty(len(lines), np.float32)
+    for i, line in enumerate(lines):
+        cells = _cells(line, i + offset)
+        if len(cells) != width:
+            raise UploadError(f"Row {i + offset} of the .csv has {len(cells)} values, the first row {width}: "
+                              "every image must have the same number of pixels.")
+        try:
+            row = np.array(cells, dtype=np.float32)
+        except ValueError:
+            j = next((j for j, cell in enumerate(cells) if not _is_number(cell)), 0)
+            raise UploadError(f"Row {i + offset}, column {j + 1} of the .csv is '{cells[j][:20]}', "
+                              "not a number.") from None
+        if y is None:
+            x[i] = row
+        else:
+            y[i] = row[label_col]
+            x[i] = np.delete(row, label_col)
+    return x, y
+
+
+def _cells(line: bytes, number: int) -> list[str]:
+    try:
+        text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise UploadError("The .csv is not UTF-8 text.") from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
-    if not rows:
-        raise UploadError("The .csv has no rows.")
-    header, label_col = None, None
-    if not _is_number(rows[0][0]) or not all(_is_number(c) for c in rows[0]):
-        header, rows = [c.strip().lower() for c in rows[0]], rows[1:]
-        label_col = next((i for i, c in enumerate(header) if c in LABEL_COLUMNS), None)
-    if not rows:
-        raise UploadError("The .csv has a header but no images.")
-    width = len(rows[0])
-    for i, row in enumerate(rows):
-        if len(row) != width:
-            line = i + 1 + (header is not None)
-            raise UploadError(f"Row {line} of the .csv has {len(row)} values, the first row {width}: "
-                              "every image must have the same number of pixels.")
     try:
-        values = np.asarray(rows, dtype=np.float64)
-    except ValueError:
-        i, j = next((i, j) for i, row in enumerate(rows) for j, cell in enumerate(row) if not _is_number(cell))
-        line = i + 1 + (header is not None)
-        raise UploadError(f"Row {line}, column {j + 1} of the .csv is '{rows[i][j][:20]}', not a number.") from None
-    if label_col is None:
-        return values, None
-    return np.delete(values, label_col, axis=1), values[:, label_col]
+        return next(csv.reader([text], strict=True))
+    except csv.Error:
+        raise UploadError(f"Row {number} of the .csv is not a row of comma-separated numbers.") from None
 
 
 def _read_zip(content: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    """PNGs decoded into one uint8 array, after every member's declared size and each PNG's header are read."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
-    except zipfile.BadZipFile:
-        raise UploadError("This is not a readable .zip file.") from None
-    with archive:
+    with _open_zip(content, ".zip") as archive:
         members = sorted((m for m in archive.infolist() if not m.is_dir() and m.filename.lower().endswith(".png")
                           and not PurePosixPath(m.filename).name.startswith(".")
                           and "__MACOSX" not in m.filename), key=lambda m: m.filename)
@@ -170,23 +239,40 @@ def _read_zip(content: bytes) -> tuple[np.ndarray, np.ndarray | None]:
         if sum(m.file_size for m in members) > MAX_BYTES:
             raise UploadError(f"The PNGs in the .zip unpack to more than {MAX_BYTES // 2**20} MB; the limit is "
                               f"{MAX_BYTES // 2**20} MB.")
-        images, folders = [], []
-        for m in members:
+        sizes = [_png_size(archive, m) for m in members]
+        for m, size in zip(members, sizes, strict=True):
+            if size != sizes[0]:
+                raise UploadError(f"All images must have the same size: '{members[0].filename}' is "
+                                  f"{sizes[0][1]} x {sizes[0][0]} but '{m.filename}' is {size[1]} x {size[0]}.")
+        width, height = sizes[0]
+        if max(width, height) > MAX_SIDE or min(width, height) < 1:
+            raise UploadError(f"The images are {height} x {width} pixels; sides from {MIN_SIDE} to {MAX_SIDE} "
+                              "pixels are accepted" + (" (downscale them first)." if max(width, height) > MAX_SIDE
+                                                       else "."))
+        if len(members) * width * height > MAX_PIXELS:
+            raise UploadError(f"The .zip holds {len(members):,} images of {height} x {width}; the limit is "
+                              f"{MAX_PIXELS:,} pixels in all (e.g. 20,000 images of 28 x 28).")
+        images = np.empty((len(members), height, width), np.uint8)
+        for i, m in enumerate(members):
             try:
-                with Image.open(io.BytesIO(archive.read(m))) as img:
-                    images.append(np.asarray(img.convert("L")))
-            except (UnidentifiedImageError, OSError, zipfile.BadZipFile):
+                with archive.open(m) as f, Image.open(f, formats=["PNG"]) as img:
+                    images[i] = np.asarray(img.convert("L"))
+            except (UnidentifiedImageError, OSError, ValueError, EOFError, zipfile.BadZipFile):
                 raise UploadError(f"'{m.filename}' in the .zip is not a readable PNG image.") from None
-            folders.append(PurePosixPath(m.filename).parent.name)
-    first = images[0].shape
-    for m, img in zip(members, images, strict=True):
-        if img.shape != first:
-            raise UploadError(f"All images must have the same size: '{members[0].filename}' is {first[0]} x {first[1]} "
-                              f"but '{m.filename}' is {img.shape[0]} x {img.shape[1]}.")
+    folders = [PurePosixPath(m.filename).parent.name for m in members]
     labels = None
     if all(f.isdigit() for f in folders):  # class folders: 0/a.png, 1/b.png, ...
         labels = np.array([int(f) for f in folders])
-    return np.stack(images), labels
+    return images, labels
+
+
+def _png_size(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> tuple[int, int]:
+    """(width, height) as the PNG's header declares it, from its first 24 bytes."""
+    try:
+        with archive.open(member) as f:
+            return png_size(f.read(24))
+    except (HeaderError, OSError, EOFError, zipfile.BadZipFile):
+        raise UploadError(f"'{member.filename}' in the .zip is not a readable PNG image.") from None
 
 
 def _is_number(cell: str) -> bool:
@@ -229,24 +315,34 @@ def _images(x: np.ndarray) -> tuple[np.ndarray, int]:
         raise UploadError(f"There are {n} images; at least {MIN_IMAGES} are needed for a train / test split.")
     if n > MAX_IMAGES:
         raise UploadError(f"There are {n:,} images; the limit is {MAX_IMAGES:,}.")
-    x = x.astype(np.float64)
-    bad = int((~np.isfinite(x)).sum())
-    if bad:
-        raise UploadError(f"The images contain {bad:,} NaN or infinite values: every pixel must be a number.")
+    if x.size > MAX_PIXELS:
+        raise UploadError(f"There are {n:,} images of {h} x {w}, {x.size:,} pixels; the limit is {MAX_PIXELS:,} "
+                          "pixels in all (e.g. 20,000 images of 28 x 28): use fewer or smaller images.")
+    if x.dtype.kind == "f":
+        bad = sum(int((~np.isfinite(part)).sum()) for part in _chunks(x))
+        if bad:
+            raise UploadError(f"The images contain {bad:,} NaN or infinite values: every pixel must be a number.")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0 or hi > 255:
         raise UploadError(f"Pixel values run from {lo:g} to {hi:g}; they must lie in 0-255 or in 0-1.")
+    images = np.ascontiguousarray(x, np.float32)  # (N, H, W); the readers' arrays are fresh: no copy if it is one
     if hi > 1:
-        return (x / 255.0).astype(np.float32)[:, None], 256
-    return x.astype(np.float32)[:, None], _levels(x)
+        images /= 255.0
+        return images[:, None], 256
+    return images[:, None], _levels(images)
+
+
+def _chunks(x: np.ndarray, size: int = 2**20):
+    """``x`` flattened, in pieces of ``size`` numbers: what elementwise checks run on, to keep temporaries small."""
+    flat = x.reshape(-1)
+    for start in range(0, len(flat), size):
+        yield flat[start : start + size]
 
 
 def _levels(x: np.ndarray) -> int:
     """Gray levels of 0-1 data: the smallest L <= 256 with every value a multiple of 1 / (L - 1)."""
-    values = np.unique(x)
-    for levels in (2, 17, 256):
-        scaled = values * (levels - 1)
-        if np.allclose(scaled, np.round(scaled), atol=1e-4):
+    for levels in (2, 17):
+        if all(np.allclose(part * (levels - 1), np.round(part * (levels - 1)), atol=1e-4) for part in _chunks(x)):
             return levels
     return 256
 

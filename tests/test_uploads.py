@@ -196,3 +196,73 @@ def test_your_data_page_previews_an_upload_trains_on_it_and_explains_a_bad_file(
     assert not at.exception and "training" in at.get("progress")[0].proto.text
     at.file_uploader(key="upload").upload("bad.csv", b"1,2\n3").run()
     assert not at.exception and "Row 2 of the .csv has 1 values" in at.error[0].value
+
+
+# ------------------------------------------------------------ refused from what the file declares, before decoding
+
+
+def _jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(GOOD[0].astype(np.uint8)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def _truncated_npz() -> bytes:
+    raw = npz(x=GOOD.astype(np.float64))
+    with zipfile.ZipFile(io.BytesIO(raw)) as z:
+        member = z.read("x.npy")
+    return zip_of({"x.npy": member[: len(member) // 2]})
+
+
+def _structured_npz() -> bytes:
+    return npz(x=np.zeros(40, dtype=[("a", "f4"), ("b", "f4")]))
+
+
+def _complex_npz() -> bytes:
+    return npz(x=np.zeros((40, 8, 8), np.complex64))
+
+
+DECLARED = {
+    "jpeg named .png": ("a.zip", lambda: zip_of({f"{i}.png": _jpeg() for i in range(20)}), "not a readable PNG"),
+    "png with a damaged header": ("a.zip", lambda: zip_of({"a.png": png(GOOD[0])[:20]}), "not a readable PNG"),
+    "png 8 x 65 among 8 x 8": ("a.zip", lambda: zip_of({"a.png": png(GOOD[0]), "b.png": png(np.zeros((65, 8)))}),
+                               "same size"),
+    "png of 65 x 65": ("a.zip", lambda: zip_of({f"{i}.png": png(np.zeros((65, 65))) for i in range(20)}),
+                       "downscale"),
+    "npz cut short": ("a.npz", _truncated_npz, "cut short or damaged"),
+    "npz structured": ("a.npz", _structured_npz, "must be numbers"),
+    "npz complex": ("a.npz", _complex_npz, "must be numbers"),
+    "npz x.npy not an npy": ("a.npz", lambda: zip_of({"x.npy": b"hello"}), "'x' is not readable"),
+    "zip without an end record": ("a.zip", lambda: zip_of({"a.png": png(GOOD[0])})[:-22], "not a readable .zip"),
+    "csv quote never closed": ("a.csv", b'"1,2\n3,4\n', "comma-separated numbers"),
+    "csv line far too long": ("a.csv", b"1" * (uploads.MAX_LINE + 1), "characters long"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DECLARED))
+def test_what_a_file_declares_is_checked_before_decoding(kind):
+    filename, content, message = DECLARED[kind]
+    with pytest.raises(UploadError, match=message):
+        read_upload(filename, content() if callable(content) else content)
+
+
+@pytest.mark.parametrize("limit, value, content, filename, message", [
+    ("MAX_MEMBERS", 25, lambda: zip_of({f"{i}.png": png(GOOD[0]) for i in range(30)}), "a.zip", "more than 25 files"),
+    ("MAX_MEMBERS", 25, lambda: npz(x=GOOD, **{f"junk{i}": np.zeros(1) for i in range(30)}), "a.npz", "more than 25"),
+    ("MAX_PIXELS", 30 * 64 - 1, lambda: zip_of({f"{i}.png": png(GOOD[0]) for i in range(30)}), "a.zip",
+     "pixels in all"),
+    ("MAX_PIXELS", 40 * 64 - 1, lambda: npz(x=GOOD), "a.npz", "the limit for the images"),
+    ("MAX_PIXELS", 40 * 64 - 1, lambda: csv_bytes([x.ravel() for x in GOOD]), "a.csv", "values in all"),
+])
+def test_each_limit_is_read_from_the_declared_sizes(monkeypatch, limit, value, content, filename, message):
+    monkeypatch.setattr(uploads, limit, value)
+    with pytest.raises(UploadError, match=message):
+        read_upload(filename, content())
+    monkeypatch.setattr(uploads, limit, value + 64)  # one image more: accepted
+    assert len(read_upload(filename, content())) in (30, 40)
+
+
+def test_csv_lines_are_counted_before_they_are_split(monkeypatch):
+    monkeypatch.setattr(uploads, "MAX_IMAGES", 10)
+    with pytest.raises(UploadError, match="lines; the limit is 10 images"):
+        read_upload("a.csv", b"1\n" * 23)
