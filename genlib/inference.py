@@ -188,35 +188,42 @@ def elbo_quadrature(model, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tens
 
 
 def best_gaussian(model, x: torch.Tensor, starts: list[tuple[torch.Tensor, torch.Tensor]], *, steps: int = 300,
-                  lr: float = 0.03, order: int = 12) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  lr: float = 0.05, order: int = 12, tol: float = 1e-5):
     """q* = argmax ELBO over diagonal Gaussians, for each example alone (the encoder plays no part):
     gradient ascent (Adam) on its mean and log-variance from each of ``starts`` ((mu, logvar) pairs, each
-    B x D); the best per example is kept. Returns (mu, logvar, elbo). ``x`` is prepared."""
-    best = None
-    for mu0, logvar0 in starts:
-        mu = mu0.detach().clone().requires_grad_(True)
-        logvar = logvar0.detach().clone().clamp(-20, 5).requires_grad_(True)
-        opt = torch.optim.Adam([mu, logvar], lr=lr)
-        for _ in range(steps):
-            loss = -elbo_quadrature(model, x, mu, logvar, order=order).sum()  # examples are independent
-            g_mu, g_logvar = torch.autograd.grad(loss, [mu, logvar])  # q's gradient only; parameters untouched
-            opt.zero_grad(set_to_none=True)
-            mu.grad, logvar.grad = g_mu, g_logvar
-            opt.step()
-        with torch.no_grad():
-            elbo = elbo_quadrature(model, x, mu, logvar, order=order)
-            start_elbo = elbo_quadrature(model, x, mu0, logvar0, order=order)
-            take = start_elbo > elbo  # never worse than where it started
-            mu = torch.where(take[:, None], mu0, mu)
-            logvar = torch.where(take[:, None], logvar0, logvar)
-            elbo = torch.maximum(elbo, start_elbo)
-        if best is None:
-            best = (mu, logvar, elbo)
-        else:
-            take = elbo > best[2]
-            best = (torch.where(take[:, None], mu, best[0]), torch.where(take[:, None], logvar, best[1]),
-                    torch.maximum(elbo, best[2]))
-    return best
+    B x D, all optimised as one batch); the best per example is kept, never worse than its start. Stops
+    early once no ELBO rose by more than ``tol`` nats over 25 steps. Returns (mu, logvar, elbo). ``x`` is
+    prepared."""
+    n_starts, b = len(starts), len(x)
+    xs = x.repeat(n_starts, *[1] * (x.dim() - 1))  # (S * B, ...): start s of example i at row s * B + i
+    mu0 = torch.cat([m for m, _ in starts]).detach()
+    logvar0 = torch.cat([lv for _, lv in starts]).detach().clamp(-20, 5)
+    mu, logvar = mu0.clone().requires_grad_(True), logvar0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([mu, logvar], lr=lr)
+    with torch.no_grad():
+        start_elbo = elbo_quadrature(model, xs, mu0, logvar0, order=order)
+    best = start_elbo.clone()
+    for step in range(steps):
+        loss = -elbo_quadrature(model, xs, mu, logvar, order=order).sum()  # examples are independent
+        g_mu, g_logvar = torch.autograd.grad(loss, [mu, logvar])  # q's gradient only; parameters untouched
+        opt.zero_grad(set_to_none=True)
+        mu.grad, logvar.grad = g_mu, g_logvar
+        opt.step()
+        if step % 25 == 24:
+            with torch.no_grad():
+                now = elbo_quadrature(model, xs, mu, logvar, order=order)
+            if (now - best).max() < tol:
+                break
+            best = torch.maximum(best, now)
+    with torch.no_grad():
+        elbo = elbo_quadrature(model, xs, mu, logvar, order=order)
+        keep = elbo >= start_elbo
+        mu = torch.where(keep[:, None], mu, mu0).reshape(n_starts, b, -1)
+        logvar = torch.where(keep[:, None], logvar, logvar0).reshape(n_starts, b, -1)
+        elbo = torch.maximum(elbo, start_elbo).reshape(n_starts, b)
+        pick = elbo.argmax(0)  # (B,): the best start of each example
+        rows = torch.arange(b, device=pick.device)
+        return mu[pick, rows], logvar[pick, rows], elbo[pick, rows]
 
 
 def bound_gaps(model, x: torch.Tensor, *, grid: Grid = Grid(), steps: int = 300, order: int = 12,
@@ -262,3 +269,43 @@ def iwae_bounds(model, x: torch.Tensor, ks=(1, 10, 100, 1000, 5000), *, repeats:
             values[r, i] = torch.logsumexp(log_w[:k], 0) - math.log(k)
     stderr = values.std(0) / math.sqrt(repeats) if repeats > 1 else torch.zeros_like(values[0])
     return {"k": ks, "mean": values.mean(0), "stderr": stderr}
+
+
+@torch.no_grad()
+def elbo_monte_carlo(model, x: torch.Tensor, *, samples: int = 1000, seed: int = 0):
+    """The encoder's ELBO, E_q[log p(x, z) - log q(z | x)], by ``samples`` draws z ~ q(z | x), for any latent
+    size: (mean, standard error), each (B,), nats. For a 2-D latent :func:`elbo_quadrature` is exact."""
+    xp = model.likelihood.prepare(x.to(model.device))
+    mu, logvar = model.encode(xp)
+    gen = torch.Generator(device=mu.device).manual_seed(seed)
+    z = mu + (0.5 * logvar).exp() * torch.randn((samples, *mu.shape), generator=gen, device=mu.device)
+    log_w = (log_joint(model, xp, z.transpose(0, 1)).T - log_normal(z, mu, logvar).sum(-1)).double()  # (S, B)
+    return log_w.mean(0), log_w.std(0) / math.sqrt(samples)
+
+
+KS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)  # the Inference lab's IWAE-K steps
+
+
+def report(model, x: torch.Tensor, *, ks=KS, repeats: int = 4, seed: int = 0, grid: Grid = Grid()) -> dict:
+    """Everything the Inference lab shows for one image ``x`` (1, ..., a tensor or an array), as floats and
+    numpy arrays: q(z|x)'s ``mu`` and ``logvar``; the IWAE bound for each K (``iwae``: k, mean, stderr);
+    the encoder's ``elbo``; and for a 2-D latent also ``log_px`` and its ``error``, the best Gaussian's
+    ``mu_best`` / ``logvar_best`` and ``elbo_best``, the two gaps, and the true posterior on its grid
+    (``axes``, ``log_density``)."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    iw = iwae_bounds(model, x, ks, repeats=repeats, seed=seed)
+    out = {"iwae": {"k": iw["k"], "mean": iw["mean"][:, 0].numpy(), "stderr": iw["stderr"][:, 0].numpy()}}
+    if getattr(model.config, "latent_dim", None) != 2:
+        with torch.no_grad():
+            mu, logvar = model.encode(model.likelihood.prepare(x.to(model.device)))
+        elbo, se = elbo_monte_carlo(model, x, seed=seed)
+        return {**out, "mu": mu[0].cpu().numpy(), "logvar": logvar[0].cpu().numpy(), "elbo": float(elbo[0]),
+                "elbo_stderr": float(se[0])}
+    gaps = bound_gaps(model, x, grid=grid)
+    post = gaps["posterior"]
+    first = {k: float(v[0]) for k, v in gaps.items() if k in ("log_px", "error", "elbo_best", "approximation_gap",
+                                                              "amortisation_gap")}
+    return {**out, **first, "elbo": float(gaps["elbo_encoder"][0]), "elbo_stderr": 0.0,
+            "mu": gaps["mu_encoder"][0].cpu().numpy(), "logvar": gaps["logvar_encoder"][0].cpu().numpy(),
+            "mu_best": gaps["mu_best"][0].cpu().numpy(), "logvar_best": gaps["logvar_best"][0].cpu().numpy(),
+            "axes": post.axes[0].cpu().numpy(), "log_density": post.log_density[0].cpu().numpy()}

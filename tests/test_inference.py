@@ -161,3 +161,12 @@ def test_iwae_ordering_on_the_pretrained_2d_models(name):
     gaps = nll - neg_log_px
     assert gaps[-1] <= gaps[0] + slack[0], (name, gaps)
     assert gaps[-1] <= gaps[1] + slack[1], (name, gaps)
+
+
+def test_monte_carlo_elbo_agrees_with_the_quadrature():
+    model, x = pretrained.load("vae-2d-digits"), load_dataset("digits", "test").x[:4]
+    xp = model.likelihood.prepare(x)
+    with torch.no_grad():
+        quad = inference.elbo_quadrature(model, xp, *model.encode(xp), order=16).double()
+    mc, se = inference.elbo_monte_carlo(model, x, samples=4000)
+    assert ((mc - quad).abs() <= 4 * se + 1e-3).all(), (mc, quad, se)
