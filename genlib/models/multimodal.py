@@ -17,7 +17,9 @@ with S the joint set, every single modality, and ``n_subsets`` random non-empty 
 draw from each component, weighted by its weight: Shi et al., Eq. 3 with K = 1) and the KL, which
 has no closed form, is estimated as log q(z | x_S) - log p(z) at those draws.
 
-The examples arrive packed in one row each (see ``genlib.data.LAYOUTS``): ``split`` unpacks them.
+The examples arrive packed in one row each (see ``genlib.data.LAYOUTS``): ``split`` unpacks them. The
+fusion of the experts and the MVAE's subsets are ``genlib.models.fusion``; what the product-of-experts
+page shows (``cross_modal``, ``label_accuracy``) is ``genlib.models.multimodal_views``, importable from here.
 Reported terms (``recon``, ``kl``, ``elbo``) are those of the joint set with λ = 1, so ``elbo`` is a
 bound on log p(all modalities) in nats per example; ``elbo_<m>`` is each single-modality ELBO.
 """
@@ -32,21 +34,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlib import schedules
-from genlib.data import LAYOUTS, unpack, whole_images
-from genlib.distributions import (
-    gaussian_kl,
-    log_standard_normal,
-    mixture_log_prob,
-    mixture_of_experts,
-    product_of_experts,
-    reparameterize,
-)
+from genlib.data import LAYOUTS, unpack
+from genlib.distributions import gaussian_kl, log_standard_normal, mixture_log_prob, reparameterize
 from genlib.models.base import GenerativeModel
+from genlib.models.fusion import FUSIONS, draw, fuse, subset_masks
+from genlib.models.multimodal_views import cross_modal, label_accuracy
 from genlib.nn import MLP
 from genlib.objectives import Likelihood
 from genlib.objectives import likelihood as make_likelihood
 
-FUSIONS = ("poe", "moe")
+__all__ = ["FUSIONS", "MultimodalVAE", "MultimodalVAEConfig", "cross_modal", "label_accuracy"]
 
 
 @dataclass
@@ -164,16 +161,8 @@ class MultimodalVAE(GenerativeModel):
         return mu, logvar, mask
 
     def fuse(self, mu, logvar, mask) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The posterior as mixture components: log weights (C x B), mu and logvar (C x B x D).
-
-        PoE gives one component of weight 1; MoE one per expert used by some row (prior when none).
-        """
-        if self.config.fusion == "poe":
-            mu, logvar = product_of_experts(mu, logvar, mask, prior=True)
-            return mu.new_zeros(1, mu.shape[0]), mu[None], logvar[None]
-        log_w, mu, logvar = mixture_of_experts(mu, logvar, mask)
-        used = torch.isfinite(log_w).any(1)  # drop components no row uses (no decoding wasted on them)
-        return log_w[used], mu[used], logvar[used]
+        """The posterior as mixture components (``genlib.models.fusion.fuse`` by this model's fusion)."""
+        return fuse(self.config.fusion, mu, logvar, mask)
 
     def decode(self, name: str, z: torch.Tensor) -> torch.Tensor:
         """z (..., D) -> x_logits of modality ``name``: (..., *shape) or (..., K, *shape)."""
@@ -189,12 +178,7 @@ class MultimodalVAE(GenerativeModel):
 
     def subset_masks(self, batch: int) -> torch.Tensor:
         """The MVAE's subsets as masks (S x M x B): the joint set, each single modality, k random subsets."""
-        M = len(self.names)
-        joint = torch.ones(1, M, batch, dtype=torch.bool)
-        singles = torch.eye(M, dtype=torch.bool)[:, :, None].expand(M, M, batch)
-        codes = torch.randint(1, 2**M, (self.config.n_subsets, batch))  # a non-empty subset as M bits
-        random = (codes[:, None, :] >> torch.arange(M)[None, :, None]) & 1 == 1  # (k, M, B)
-        return torch.cat([joint, singles, random]).to(self.lambdas.device)
+        return subset_masks(len(self.names), self.config.n_subsets, batch).to(self.lambdas.device)
 
     def beta(self, step: int) -> float:
         return self.schedule(step)
@@ -235,11 +219,7 @@ class MultimodalVAE(GenerativeModel):
 
     def draw(self, log_w, mu, logvar, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws of z from a posterior given as components: (n, B, D)."""
-        C, B, D = mu.shape
-        comp = torch.multinomial(log_w.exp().T, n, replacement=True, generator=generator).T  # (n, B)
-        rows = torch.arange(B, device=mu.device).expand(n, B)
-        eps = torch.randn(n, B, D, generator=generator, device=mu.device)
-        return mu[comp, rows] + (0.5 * logvar[comp, rows]).exp() * eps
+        return draw(log_w, mu, logvar, n, generator)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The joint posterior as one Gaussian (B x D): the product itself, or the mixture's moments."""
@@ -316,57 +296,3 @@ class MultimodalVAE(GenerativeModel):
             x_logits = self.decode(n, z)
             rows.append(self.likelihoods[n].mean(x_logits).flatten(1))
         return torch.cat(rows, dim=1)
-
-
-# ---------------------------------------------------------------------------------------- what pages show
-
-
-@torch.no_grad()
-def cross_modal(model: MultimodalVAE, x: torch.Tensor, given: tuple[str, ...], *, n_samples: int = 4,
-                seed: int = 0) -> dict:
-    """Condition ``model`` on the ``given`` modalities of packed rows ``x`` (B x D) and predict everything.
-
-    Returns numpy arrays: ``inputs`` (B, 1, H, W), the digit with what is hidden as NaN; ``mean``, the
-    whole digit decoded at the posterior's mean(s); ``samples`` (n, B, 1, H, W), decoded draws
-    z ~ q(z | given); ``label_probs`` (B, K) the predicted label distribution (None without a label);
-    ``labels`` (B,) the true labels.
-    """
-    unknown = [g for g in given if g not in model.names]
-    if not given or unknown:
-        raise ValueError(f"condition on a non-empty subset of {', '.join(model.names)}; got {list(given)}")
-    was_training = model.training
-    model.eval()
-    try:
-        parts = unpack(x.to(model.lambdas.device), model.config.layout)
-        shown = {n: v if n in given else torch.full_like(v, float("nan")) for n, v in parts.items()}
-        observed = {n: parts[n] for n in given}
-        mean = model.predict(observed)
-        draws = model.generate(observed, n=n_samples, generator=torch.Generator(model.lambdas.device).manual_seed(seed))
-        images = lambda d: whole_images({n: v for n, v in d.items() if n != "label"})  # noqa: E731
-        label_probs = mean.get("label")
-        return {
-            "inputs": images(shown).cpu().numpy(),
-            "mean": images(mean).cpu().numpy(),
-            "samples": images(draws).cpu().numpy(),
-            "label_probs": None if label_probs is None else label_probs.cpu().numpy(),
-            "labels": torch.round(parts["label"][:, 0] * 9).long().cpu().numpy() if "label" in parts else None,
-        }
-    finally:
-        model.train(was_training)
-
-
-@torch.no_grad()
-def label_accuracy(model: MultimodalVAE, dataset, given: tuple[str, ...] | None = None) -> float:
-    """Share of ``dataset`` whose most probable predicted label, from the ``given`` modalities (default:
-    every modality but the label), is its true label."""
-    if "label" not in model.names:
-        raise ValueError(f"{model.config.layout} has no label to predict")
-    given = given or tuple(n for n in model.names if n != "label")
-    was_training = model.training
-    model.eval()
-    try:
-        parts = unpack(dataset.x.to(model.lambdas.device), model.config.layout)
-        probs = model.predict({n: parts[n] for n in given})["label"]
-        return (probs.argmax(1).cpu() == dataset.y).float().mean().item()
-    finally:
-        model.train(was_training)
