@@ -34,6 +34,7 @@ from genlib.distributions import gaussian_kl
 from genlib.models.base import summarize
 from genlib.models.vae import VAE
 from genlib.nn import MLP, adam
+from genlib.train import flush_denormals
 
 PER_RUN = ("beta_schedule", "free_bits")  # config keys that may differ between stacked runs
 HOOKS = ("loss", "loss_parts", "training_step", "regularizer", "forward", "encode", "decode", "beta")
@@ -197,7 +198,7 @@ class StackedRuns:
         for run in self.runs:
             run.model.train()
         cuda = lead.device.type == "cuda"
-        with torch.random.fork_rng(devices=[lead.device] if cuda else []):  # the runs' stream, as TrainingRun's
+        with torch.random.fork_rng(devices=[lead.device] if cuda else []), flush_denormals():  # as TrainingRun
             torch.set_rng_state(lead._noise_state)
             if cuda and lead._cuda_noise_state is not None:
                 torch.cuda.set_rng_state(lead._cuda_noise_state, lead.device)
