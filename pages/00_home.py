@@ -8,7 +8,7 @@ from ui import figures
 from ui.pages import catalogue
 from ui.state import plot
 
-st.title("🧪 genlab")
+st.title(":material/science: genlab")  # a Material icon: drawn by Streamlit's icon font, no emoji font needed
 intro, picture = st.columns([3, 2])
 intro.markdown(
     "Explore generative models in your browser: pick a model, move β or an annealing schedule, train a small "
