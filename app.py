@@ -2,9 +2,18 @@
 
 import streamlit as st
 
-from ui import export
+from ui import export, tour_panel
 from ui.pages import catalogue
-from ui.state import device_select, lecture_mode, preload, sanitize_url, share_url, url_notes, words
+from ui.state import (
+    device_select,
+    lecture_mode,
+    preload,
+    sanitize_url,
+    share_query,
+    share_url,
+    url_notes,
+    words,
+)
 
 LECTURE_CSS = """<style>
 .stMarkdown p, .stMarkdown li, [data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p,
@@ -19,9 +28,11 @@ st.set_page_config(page_title="genlab", page_icon="🧪", layout="wide")
 dropped = sanitize_url()  # before any widget reads the URL: a value no number can hold is dropped
 asked = st.query_params.to_dict()  # what the link asks for, to tell what the page could not take
 
+infos = catalogue()
 pages = [st.Page(str(p.path), title=p.title, url_path=None if p.is_home else p.url_path, default=p.is_home)
-         for p in catalogue()]
+         for p in infos]
 page = st.navigation(pages)
+by_path = {("" if info.is_home else info.url_path): p for info, p in zip(infos, pages, strict=True)}
 
 with st.sidebar:
     st.toggle("Lecture mode", key="lecture", bind="query-params",
@@ -31,7 +42,9 @@ if lecture_mode():
     st.html(LECTURE_CSS)
 
 export.begin_page(page.title)
+tour_panel.begin(page.url_path, by_path)  # ?tour=<name>&stop=<n>: the stop's page, settings and narration
 page.run()
+tour_panel.finish()  # a stop just entered: once more, so the browser's controls show its settings
 preload()  # torch, in the background, for the next page (the home page itself does not need it)
 
 with st.sidebar:
@@ -45,6 +58,7 @@ with st.sidebar:
         st.code(share_url(page.url_path), language=None, wrap_lines=True)
         st.caption(words("Copy the link with the button at the box's right: it reopens this page with these "
                          "settings (the URL in the address bar does too).", "Copy to share this exact view."))
+        tour_panel.save_stop_button(page.title, page.url_path, share_query())
     export.export_button(st)
     st.segmented_control("Chart downloads", ["PNG", "SVG"], default="PNG", key="figure_format", required=True,
                          help="What the camera button on each chart's toolbar saves: a PNG at 2x or an SVG.")

@@ -80,6 +80,7 @@ def train_then_pause(page) -> str:
 # page stem -> (interaction, whether the page draws a plotly figure before any interaction)
 INTERACTIONS = {
     "00_home": (flip_toggle, False),
+    "05_tours": (flip_toggle, False),
     "10_elbo": (train_then_pause, True),
     "60_pixelcnn": (choose_radio, True),
 }

@@ -272,6 +272,8 @@ def live_controls(key: str, make_runs: Callable[[], dict], signature: Hashable =
                      "Press **Train** to train with the new settings.", icon=":material/restart_alt:")
         _reset(key)
         s.signature = signature
+    if st.session_state.pop(f"tour-train::{key}", False) and not s.training:  # a tour's stop trains for you
+        _start(key, make_runs)
     finished = s.runs is not None and all(r.done for r in s.runs.values())
     label = train_label if s.runs is None or finished else "Resume"
     with st.container(horizontal=True, vertical_alignment="center"):

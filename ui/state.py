@@ -287,6 +287,35 @@ def sanitize_url(keys=None) -> list[str]:
     return notes
 
 
+def seed_settings(settings: dict, reset: set | frozenset = frozenset()) -> bool:
+    """Open this run's page with ``settings`` (URL key -> value) as if a link had carried them, and the keys
+    in ``reset`` at their defaults. Call before the page draws its widgets: each bound widget then reads
+    its value through Streamlit's own parsing and limits, as from any link. False if Streamlit's private
+    query-parameter state is not reachable (nothing changed then)."""
+    qp = _query_params_store()
+    if qp is None:
+        return False
+    try:
+        for key in set(reset) | set(settings):
+            st.session_state.pop(key, None)  # a widget with no state is seeded from the URL
+            qp._initial_query_params.pop(key, None)
+            qp._query_params.pop(key, None)
+        for key, value in settings.items():
+            values = [_url_text(v) for v in value] if isinstance(value, list) else [_url_text(value)]
+            qp._initial_query_params[key] = values
+            qp._query_params[key] = values if isinstance(value, list) else values[0]
+        qp._send_query_param_msg()
+    except Exception:  # noqa: BLE001 - private API changed
+        return False
+    return True
+
+
+def _url_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def bound_settings() -> dict:
     """The URL-bound widgets drawn in this run: key -> (value as the URL writes it, the default's)."""
     qp = _query_params_store()
@@ -316,7 +345,8 @@ def share_query() -> dict:
     settings = bound_settings()
     if not settings:
         return st.query_params.to_dict()
-    return {key: value for key, (value, default) in settings.items() if value != default}
+    carried = {k: st.query_params[k] for k in ("tour", "stop", "embed", "hide") if k in st.query_params}
+    return {**{key: value for key, (value, default) in settings.items() if value != default}, **carried}
 
 
 def share_url(url_path: str = "") -> str:
