@@ -5,7 +5,7 @@ import streamlit as st
 from genlib import pictures
 from genlib.metrics import evaluate
 from genlib.models import build
-from genlib.models.hierarchical import layer_report
+from genlib.models.hierarchical import layer_report, resample_layer
 from genlib.train import TrainingRun
 from ui import figures, live
 from ui.figures_hierarchical import correlation_pair, kl_per_layer_bars, kl_per_layer_chart
@@ -92,6 +92,13 @@ def draw_layers(model):
     with b:
         plot(figures.image_grid(report["lower_fixed"], 8, f"{lower} noise fixed per row, top {top} redrawn"),
              key="hv_lower_fixed")
+    names = [f"z{i + 1}" + (" (top)" if i == n_layers - 1 else "") for i in range(n_layers)]
+    redrawn = st.radio("Redraw one layer, hold every other", range(n_layers), index=n_layers - 1, horizontal=True,
+                       format_func=names.__getitem__, key=f"hv_redraw{n_layers}", bind="query-params")
+    one = resample_layer(model, redrawn, temperature=temperatures, seed=seed)
+    plot(figures.image_grid(one["grid"], 8, f"Only {names[redrawn]} redrawn along each row, the other layers fixed "
+                                            "per row"), key="hv_one_layer")
+    st.caption(f"Redrawing {names[redrawn]} alone brings back {one['share']:.0%} of the free samples' pixel variance.")
     top_share, lower_share = report["top_share"], report["lower_share"]
     shares = (f"Holding {top} fixed removes {top_share:.0%} of the samples' pixel variance; holding the noise of "
               f"{lower} fixed removes {lower_share:.0%}.")
