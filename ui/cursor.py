@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 
+from ui import palette
+
 _cursor: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("genlab_cursor", default=None)
 
 
@@ -30,6 +32,6 @@ def mark(fig) -> None:
     if value is None or (fig.layout.xaxis.title.text or "").lower() != "step":
         return
     k, total = value
-    fig.add_vline(x=k, line={"color": "#e3564e", "width": 2, "dash": "dot"}, annotation_text=f"step {k:,}",
+    fig.add_vline(x=k, line={"color": palette.CURSOR, "width": 2, "dash": "dot"}, annotation_text=f"step {k:,}",
                   annotation_position="top left")
     fig.update_xaxes(range=[0, total])

@@ -11,7 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import get_colorscale
 
-PALETTE = ("#6c4ee3", "#e3564e", "#2a9d8f", "#e9a23b", "#3b82c4", "#a05195", "#7a7a7a", "#4caf50")
+from ui.palette import CATEGORICAL
+
+PALETTE = CATEGORICAL  # ui.palette: colour-blind safe
 MAX_POINTS = 600  # curves are thinned to about this many points before drawing
 
 

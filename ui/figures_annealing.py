@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ui.figures import PALETTE, _layout, heatmap, thin
+from ui.palette import MUTED
 
 
 def kl_heatmap(steps, kl_per_dim, threshold: float | None = None, title: str | None = None) -> go.Figure:
@@ -46,7 +47,7 @@ def rate_distortion(trajectories: dict, title: str | None = None, height: int = 
         r_max = max(max(all_r), 0.5) * 1.1
         for total in np.linspace(lo, hi, 4):
             fig.add_trace(go.Scatter(x=[0, r_max], y=[total, total - r_max], mode="lines", showlegend=False,
-                                     line={"color": "#bbbbbb", "dash": "dot", "width": 1}, hoverinfo="skip"))
+                                     line={"color": MUTED, "dash": "dot", "width": 1}, hoverinfo="skip"))
         fig.update_xaxes(range=[-0.02 * r_max, r_max])
         fig.update_yaxes(range=[min(all_d) - 1, max(all_d) + 1])
     fig.update_xaxes(title="rate: KL(q(z|x) ‖ p(z)), nats per image")

@@ -6,8 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ui.figures import PALETTE, _layout
+from ui.palette import LABELS, PRIOR_EDGE
 
-DIGIT_COLOURS = PALETTE + ("#1b1b1b", "#c2185b")  # ten labels
+DIGIT_COLOURS = LABELS  # ten labels
 
 
 def _codes(fig: go.Figure, codes: np.ndarray, labels=None, name: str = "codes") -> None:
@@ -67,7 +68,7 @@ def decision_surface(xs, ys, probs, codes, labels=None, prior_draws=None, title:
     if prior_draws is not None:
         prior_draws = np.asarray(prior_draws)
         fig.add_trace(go.Scattergl(x=prior_draws[:, 0], y=prior_draws[:, 1], mode="markers", name="prior draws",
-                                   marker={"size": 4, "color": "white", "line": {"color": "#1f3b73", "width": 1}}))
+                                   marker={"size": 4, "color": "white", "line": {"color": PRIOR_EDGE, "width": 1}}))
     _codes(fig, codes, labels)
     if pushes is not None:  # arrows on the first len(pushes) codes
         _arrows(fig, np.asarray(codes)[: len(pushes)], pushes)

@@ -7,16 +7,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ui.figures import PALETTE, _layout, tile
+from ui.palette import PAPER, YELLOW, rgba
 
 CHANNEL_NAMES = ("R", "G", "B")
 # receptive-field categories: not seen, seen, blind spot, the pixel itself
-FIELD_COLOURS = ("#f2f2f2", PALETTE[0], PALETTE[1], "#f5c518")
+FIELD_COLOURS = (PAPER, PALETTE[0], PALETTE[1], YELLOW)
 FIELD_LABELS = ("not seen", "seen", "blind spot", "this pixel")
 # The sampling animation draws on the page's own background (light or dark theme): a pixel not drawn yet has
 # a see-through accent of its own, apart from the black-to-white of drawn pixels; the gaps between samples
 # stay transparent, as in ui.figures.image_grid. Its buttons and slider use greys that read on either theme.
 UNDRAWN = -1.0  # z of a pixel not drawn yet
-UNDRAWN_COLOUR = "rgba(108, 78, 227, 0.4)"  # PALETTE[0], see-through
+UNDRAWN_COLOUR = rgba(PALETTE[0], 0.4)  # see-through
 CANVAS_SCALE = [[0.0, UNDRAWN_COLOUR], [0.499, UNDRAWN_COLOUR], [0.5, "rgb(0, 0, 0)"], [1.0, "rgb(255, 255, 255)"]]
 CONTROL_GREY = "rgba(128, 128, 128, 0.6)"
 CONTROL_COLOURS = {"bgcolor": "rgba(128, 128, 128, 0.15)", "bordercolor": CONTROL_GREY}
@@ -45,7 +46,7 @@ def mask_kernels(masks: dict[str, np.ndarray], title: str | None = None) -> go.F
                 block[o * (k + 1): o * (k + 1) + k, i * (k + 1): i * (k + 1) + k] = m[o, i]
                 if c > 1:
                     text[o * (k + 1) + k // 2, i * (k + 1) + k // 2] = f"{CHANNEL_NAMES[i % 3]}→{CHANNEL_NAMES[o % 3]}"
-        fig.add_trace(go.Heatmap(z=block, text=text, texttemplate="%{text}", colorscale=[[0, "#f2f2f2"],
+        fig.add_trace(go.Heatmap(z=block, text=text, texttemplate="%{text}", colorscale=[[0, PAPER],
                                  [1, PALETTE[0]]], zmin=0, zmax=1, showscale=False, xgap=1, ygap=1,
                                  hovertemplate="weight used: %{z}<extra></extra>"), row=1, col=col)
     fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")

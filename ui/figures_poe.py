@@ -9,8 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ui.figures import PALETTE, _layout, image_grid
+from ui.palette import PRODUCT
 
-PRODUCT_COLOUR = "#111111"
+PRODUCT_COLOUR = PRODUCT
 
 
 def densities_1d(axis, experts: dict, product, prior=None, title: str | None = None, height: int = 320) -> go.Figure:

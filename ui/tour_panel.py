@@ -15,11 +15,11 @@ import re
 
 import streamlit as st
 
-from ui import tours
+from ui import palette, tours
 from ui.inplace import class_name
 from ui.state import seed_settings
 
-HIGHLIGHT = "#e9a23b"
+HIGHLIGHT = palette.HIGHLIGHT
 EMBED_CSS = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
 [data-testid="stToolbar"], [data-testid="stDecoration"] {display: none !important;}
