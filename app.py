@@ -22,6 +22,10 @@ h1 {font-size: 3.2rem !important;} h2 {font-size: 2.3rem !important;} h3 {font-s
 [data-testid="stMetricValue"] {font-size: 2.8rem !important;}
 [data-testid="stMetricLabel"] p {font-size: 1.2rem !important;}
 .katex {font-size: 1.2em !important;}
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {color: inherit !important;
+  opacity: 0.95 !important;}
+.stMarkdown p, .stMarkdown li {font-weight: 500;}
+button[kind="primary"], button[kind="secondary"] {border-width: 2px !important;}
 </style>"""
 
 st.set_page_config(page_title="genlab", page_icon="🧪", layout="wide")
@@ -36,7 +40,10 @@ by_path = {("" if info.is_home else info.url_path): p for info, p in zip(infos, 
 
 with st.sidebar:
     st.toggle("Lecture mode", key="lecture", bind="query-params",
-              help="Bigger type and figures, advanced controls folded away, fewer words: for a projector.")
+              help="Bigger type and figures, high contrast, advanced controls folded away, fewer words: for a "
+                   "projector.")
+    st.toggle("Chart numbers", key="numbers", bind="query-params",
+              help="Under every chart, the numbers it draws as a table (a text alternative to the figure).")
 
 if lecture_mode():
     st.html(LECTURE_CSS)

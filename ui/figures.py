@@ -154,3 +154,40 @@ def scatter_2d(points: np.ndarray, labels=None, title: str | None = None, height
                                        marker={"size": 4, "color": PALETTE[i % len(PALETTE)]}))
     fig.update_yaxes(scaleanchor="x")
     return _layout(fig, title, height)
+
+
+MAX_TABLE_CELLS = 20_000  # a chart's numbers table shows at most this many values
+
+
+def figure_table(fig: go.Figure):
+    """The numbers a chart draws, as a table (its text alternative): one row per point of each trace
+    (series, x, y), or a heatmap's grid with its x labels as columns and y labels as the index."""
+    import pandas as pd
+
+    tables = []
+    for i, trace in enumerate(fig.data):
+        name = getattr(trace, "name", None) or f"{trace.type} {i + 1}"
+        z = getattr(trace, "z", None)
+        if z is not None:
+            z = np.asarray(z, dtype=float)
+            if z.ndim == 2:
+                x, y = getattr(trace, "x", None), getattr(trace, "y", None)
+                columns = list(x) if x is not None and len(x) == z.shape[1] else list(range(z.shape[1]))
+                index = list(y) if y is not None and len(y) == z.shape[0] else list(range(z.shape[0]))
+                table = pd.DataFrame(z, columns=columns, index=index)
+                table.index.name = name
+                tables.append(table)
+                continue
+        x, y = getattr(trace, "x", None), getattr(trace, "y", None)
+        if x is None and y is None:
+            continue
+        n = len(x) if x is not None else len(y)
+        tables.append(pd.DataFrame({"series": [name] * n, "x": list(x) if x is not None else list(range(n)),
+                                    "y": list(y) if y is not None else [None] * n}).dropna(subset=["x"]))
+    if not tables:
+        return pd.DataFrame()
+    if all("series" in t.columns for t in tables):
+        table = pd.concat(tables, ignore_index=True)
+    else:
+        table = tables[0]
+    return table.iloc[: max(1, MAX_TABLE_CELLS // max(1, table.shape[1]))]

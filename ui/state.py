@@ -162,13 +162,36 @@ def plot(fig, key: str | None = None, **kwargs):
             axes(tickfont_size=LECTURE_FONT, title_font_size=LECTURE_FONT)
         if fig.layout.height:
             fig.update_layout(height=int(fig.layout.height * LECTURE_SCALE))
+    if lecture_mode():  # the projector: thicker lines
+        fig.update_traces(selector={"type": "scatter"}, line_width=3)
     cursor.mark(fig)  # replaying a live run: a line at the step shown
     export.collect(fig, key)
     kwargs.setdefault("theme", "streamlit")
     config = plot_config(key)
     if inplace.draw(fig, key, config, **kwargs):  # a training tick: the chart is updated in place
-        return None
-    return st.plotly_chart(fig, config=config, key=key, **kwargs)
+        chart = None
+    else:
+        chart = st.plotly_chart(fig, config=config, key=key, **kwargs)
+    if show_numbers():
+        _numbers(fig, key)
+    return chart
+
+
+def show_numbers() -> bool:
+    """True when the sidebar's "Chart numbers" toggle is on: each chart gets its numbers as a table."""
+    return bool(st.session_state.get("numbers", False))
+
+
+def _numbers(fig, key: str | None) -> None:
+    from ui.figures import figure_table
+
+    title = (fig.layout.title.text or "this chart").strip() or "this chart"
+    with st.expander(f"Numbers: {title}", icon=":material/table:"):
+        table = figure_table(fig)
+        if table.empty:
+            st.caption("This chart draws no numbers.")
+        else:
+            st.dataframe(table, key=f"numbers-{key}" if key else None, height=240)
 
 
 def show_error(exc: BaseException, context: str = "") -> None:
