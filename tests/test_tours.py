@@ -110,3 +110,10 @@ def test_the_tours_page_lists_every_tour():
     text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     for name in tours.names():
         assert tours.load(name).stops[0].title in text
+
+
+def test_the_readme_example_is_a_valid_tour(tmp_path):
+    readme = (tours.LECTURES_DIR.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Ten lines make one:")[1].split("```toml")[1].split("```")[0]
+    tour = tours.parse(_file(tmp_path, block, "readme"))
+    assert tour.stops[0].settings == {"beta": 4.0} and tour.stops[0].question
