@@ -138,3 +138,13 @@ def test_the_aae_page_steps_the_discriminator_and_the_encoder_by_hand():
     assert any(c.value.startswith("Last: discriminator step") for c in at.caption)
     at.toggle(key="aae-arrows").set_value(False).run()
     assert all(t.get("name") != "encoder's gradient" for t in surface())
+
+
+@pytest.mark.parametrize("page", ["10_elbo.py", "30_annealing_lab.py"])
+def test_a_paused_run_offers_its_model_and_records_for_download(page):
+    key = LIVE_PAGES[page]
+    at = open_page(page).run()
+    assert not any(b.key and "-download-" in b.key for b in at.get("download_button")), "nothing trained yet"
+    at.button(key=f"{key}-step10").click().run()
+    keys = [b.proto.label for b in at.get("download_button")]
+    assert any("Model" in k for k in keys) and any("Records" in k or "csv" in k for k in keys), keys

@@ -33,7 +33,7 @@ import torch
 
 from genlib.dissect import summary
 from genlib.timeline import Timeline
-from ui import cursor, inplace
+from ui import cursor, downloads, inplace
 
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
@@ -406,6 +406,8 @@ def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = 
         total = max((r.steps for r in s.runs.values()), default=0) if s.runs else 0
         with cursor.at(replay, total), inplace.tick(s.charts) if s.training else contextlib.nullcontext():
             draw(runs)
+        if s.runs and not s.training:  # the model shown (at the replayed step, while replaying) and its records
+            downloads.run_downloads(key, runs)
         if s.training and s.runs:
             _acquire(key)  # refresh this session's slot
             _advance(s, budget_s / training_count(), slow=slow)  # sessions training at once share the budget
