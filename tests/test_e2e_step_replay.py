@@ -113,3 +113,19 @@ def test_the_aae_manual_steps_in_the_browser(server, page):
     assert page.get_by_text(re.compile("Last: discriminator step")).count() == 1
     assert_no_exception(page, "aae-manual")
     screenshot(page, "replay-aae-manual")
+
+
+def test_slow_motion_dissects_each_step_in_the_browser(server, page):
+    page.goto(f"{server.url}/elbo?steps=10000")
+    _ready(page, "elbo")
+    page.get_by_text("Slow motion", exact=True).click()
+    _settle(page)
+    _press(page, " ")
+    _wait_progress(page, r"step [2-9] of")
+    page.wait_for_selector(".genlab-chain.genlab-animate .genlab-stage", timeout=30000)  # the stages light up
+    stages = page.locator(".genlab-chain .genlab-stage").count()
+    assert stages >= 8, f"{stages} stages in the dissected step"
+    _press(page, " ")
+    _wait_progress(page, r"paused")
+    assert_no_exception(page, "slow-motion")
+    screenshot(page, "replay-slow-motion")
