@@ -42,6 +42,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to 2**63 - 1, got {text}")
+    return value
+
+
 def _importance_samples(text: str) -> int:
     value = _positive_int(text)
     if value > MAX_K:
@@ -95,7 +105,7 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive_int, default=2000)
     t.add_argument("--batch-size", type=_positive_int, default=128)
     t.add_argument("--lr", type=_positive_float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--latent-dim", type=_positive_int)
     t.add_argument("--hidden", type=_widths, help="layer widths, e.g. 256,256")
     t.add_argument("--likelihood", choices=("bernoulli", "categorical", "gaussian"))

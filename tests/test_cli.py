@@ -95,6 +95,19 @@ def test_train_in_process_with_a_schedule_and_point_data(tmp_path, capsys):
     ["evaluate", "README.md", "--k", "0"],
     ["pretrained"],
     ["pretrained", "build", "no-such-recipe"],
+    ["train", "--out", "x.safetensors", "--seed", "-1"],
+    ["train", "--out", "x.safetensors", "--seed", "99999999999999999999"],
+    ["train", "--out", "x.safetensors", "--seed", "1e3"],
+    ["evaluate", "x.safetensors", "--k", "100000"],
+    ["train", "--out", "x.safetensors", "--latent-dim", "100000000"],  # sizes refused before anything is built
+    ["train", "--out", "x.safetensors", "--hidden", "4096,4096,4096,4096"],  # 101 M parameters: too many
+    ["train", "--out", "x.safetensors", "--set", "beta_schedule=5"],
+    ["train", "--out", "x.safetensors", "--set", "latent_dim=true"],
+    ["train", "--out", "x.safetensors", "--set", "hidden={\"a\": 1}"],
+    ["train", "--out", "x.safetensors", "--model", "hierarchical-vae", "--set", "upper_dims=[5000]"],
+    ["train", "--out", "x.safetensors", "--model", "pixelcnn", "--set", "channels=-8"],
+    ["train", "--out", "x.safetensors", "--beta", "nan"],
+    ["train", "--out", "x.safetensors", "--free-bits", "nan"],
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GENLAB_DATA", str(tmp_path))  # an empty data cache
@@ -255,3 +268,22 @@ def test_huge_sizes_in_a_checkpoint_are_refused_before_any_allocation(tmp_path, 
         done, peak = _peak_mb("evaluate", str(path))
         _one_error_line(done, fragment)
         assert peak < baseline + 60, f"{config}: {peak:.0f} MB against {baseline:.0f} MB for `list`"
+
+
+@pytest.mark.parametrize("failure, fragment", [
+    (RuntimeError("boom\nsecond line"), "unexpected RuntimeError: boom second line"),
+    (KeyboardInterrupt(), "interrupted; nothing was saved"),
+    (MemoryError(), "unexpected MemoryError"),
+    (PermissionError(13, "Permission denied", "/somewhere"), "Permission denied: /somewhere"),
+])
+def test_whatever_goes_wrong_inside_a_command_is_one_line(failure, fragment, monkeypatch, capsys):
+    import genlib.__main__ as cli
+
+    def fails(args):
+        raise failure
+
+    monkeypatch.setitem(cli.COMMANDS, "list", fails)
+    assert main(["list"]) == USAGE_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(f"genlib: error: {fragment}"), captured.err
+    assert captured.err.count("\n") == 1 and captured.err.endswith("\n")
