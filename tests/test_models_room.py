@@ -48,7 +48,8 @@ def test_the_split_models_import_first_in_a_fresh_process():
 
 
 @pytest.mark.parametrize("name", ["pixelcnn.py", "pixelcnn_networks.py", "receptive_fields.py", "pixelcnn_sampling.py",
-                                  "multimodal.py", "fusion.py", "multimodal_views.py"])
+                                  "multimodal.py", "fusion.py", "multimodal_views.py", "hierarchical.py",
+                                  "hierarchical_views.py"])
 def test_the_split_files_are_one_idea_each(name):
     text = (MODELS / name).read_text()
     assert len(text.splitlines()) <= 300, f"{name} has grown past 300 lines"
