@@ -301,7 +301,8 @@ _KEYS_JS = """<script>
   w.genlabLiveKey = %s;
   if (w.genlabKeysInstalled) return;
   w.genlabKeysInstalled = true;
-  const button = (name) => doc.querySelector(`.st-key-${w.genlabLiveKey}-${name} button`);
+  const button = (name) => [...doc.querySelectorAll(`.st-key-${w.genlabLiveKey}-${name} button`)]
+    .find((b) => b.offsetParent !== null);  // the one drawn (a horizontal row also keeps a hidden copy)
   const usable = (b) => b && !b.disabled;
   doc.addEventListener("keydown", (e) => {
     if (!w.genlabLiveKey || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;

@@ -36,7 +36,7 @@ _KEYS_JS = """<script>
     if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
     if (t && t.closest && t.closest('[role="slider"]')) return;
     const name = e.key === "ArrowRight" ? "tour-next" : e.key === "ArrowLeft" ? "tour-back" : null;
-    const b = name && doc.querySelector(`.st-key-${name} button`);
+    const b = name && [...doc.querySelectorAll(`.st-key-${name} button`)].find((x) => x.offsetParent !== null);
     if (!b || b.disabled) return;
     e.preventDefault();
     e.stopImmediatePropagation();
