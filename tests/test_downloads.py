@@ -119,3 +119,29 @@ def test_nothing_is_drawn_without_runs():
 
     at = AppTest.from_function(page, default_timeout=30).run()
     assert not at.exception and not at.get("download_button") and not at.expander
+
+
+def _live_page():
+    import streamlit as st  # noqa: F401
+
+    from genlib.data import load_dataset
+    from genlib.models import build
+    from genlib.train import TrainingRun
+    from ui import downloads, live
+
+    data = load_dataset("digits", "train", seed=0)
+
+    def make_runs():
+        return {"vae": TrainingRun(build("vae", data.shape, latent_dim=2, hidden=(16,)), data, steps=20)}
+
+    s = live.live_controls("dl", make_runs, ("dl",))
+    downloads.run_downloads("dl", s.runs if not s.training else None)  # the line ui/live.py calls
+
+
+def test_with_the_live_controls_the_buttons_come_once_a_step_is_taken():
+    at = AppTest.from_function(_live_page, default_timeout=30).run()
+    assert not at.exception and not at.get("download_button")  # nothing trained yet
+    at.button(key="dl-step10").click().run()
+    assert not at.exception
+    assert [b.proto.label for b in at.get("download_button")] == ["Model (.safetensors)", "Records (.csv)"]
+    assert any("at step 10" in c.value for c in at.caption)
