@@ -37,7 +37,7 @@ colours = st.radio("Colour channels", [1, 3], horizontal=True, key="pc_colours",
                    help="With R, G, B each pixel is three steps: R sees nothing of its pixel, G sees R, "
                         "B sees R and G.")
 plot(mask_kernels(mask_pictures(kernel, colours)), key="pc_masks")
-st.caption("Purple: weights the mask lets through. Mask A (first layer) hides the centre, mask B (later layers) "
+st.caption("Blue: weights the mask lets through. Mask A (first layer) hides the centre, mask B (later layers) "
            "shows it, since by then the centre carries only the past. The gated model splits the kernel into a "
            "vertical stack (rows above) and a horizontal stack (left on the current row)."
            + (" Each kernel is a block of output (rows) × input (columns) channel pairs." if colours > 1 else ""))
@@ -58,7 +58,7 @@ m2.metric("Pixels seen: gated", int(fields["gated-pixelcnn"].sum()))
 m3.metric("Blind spot (PixelCNN)", int(fields["pixelcnn blind_spot"].sum()))
 st.caption("Measured by gradients of the output at the pixel with respect to the input, on random images and "
            f"weights; composing the masks gives {'the same maps' if fields['analytic_agrees'] else 'DIFFERENT maps'}. "
-           "Red: past pixels within reach that the plain PixelCNN can never see, however it is trained.")
+           "Red-orange: past pixels within reach that the plain PixelCNN can never see, however it is trained.")
 
 st.subheader("3 · Sampling and completion (pretrained on digits)")
 s1, s2, s3 = st.columns(3)

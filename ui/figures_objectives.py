@@ -77,7 +77,7 @@ def decision_surface(xs, ys, probs, codes, labels=None, prior_draws=None, title:
 
 
 def two_clouds(x, y, title: str | None = None, height: int = 340) -> go.Figure:
-    """The two samples of the MMD playground: x in purple, y in red."""
+    """The two samples of the MMD playground: x in blue, y in red-orange."""
     fig = go.Figure()
     for points, name, colour in ((x, "x ~ p", PALETTE[0]), (y, "y ~ q", PALETTE[1])):
         points = np.asarray(points)

@@ -11,6 +11,7 @@ values a link carries are still held to each widget's limits.
 
 from __future__ import annotations
 
+import json
 import re
 
 import streamlit as st
@@ -42,6 +43,17 @@ _KEYS_JS = """<script>
     e.stopImmediatePropagation();
     b.click();
   }, true);
+})();
+</script>"""
+_SCROLL_JS = """<script>
+(() => {  // stop __STOP__
+  const selector = __SELECTOR__;
+  let tries = 0;
+  const timer = setInterval(() => {
+    const e = [...document.querySelectorAll(selector)].find((x) => x.offsetParent !== null);
+    if (e) { e.scrollIntoView({behavior: "smooth", block: "center"}); clearInterval(timer); }
+    if (++tries > 40) clearInterval(timer);
+  }, 200);
 })();
 </script>"""
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -127,6 +139,7 @@ def begin(url_path: str, pages: dict) -> tours.Stop | None:
     if st.session_state.get("tour-at") != (tour.name, n):  # entering the stop: its view, its training
         st.session_state["tour-at"] = (tour.name, n)
         st.session_state["tour-revealed"] = False
+        st.session_state["tour-scroll"] = True
         facts = tours.page_facts()[stop.page]
         present = {k for k in [*st.session_state.keys(), *st.query_params.keys()] if isinstance(k, str)}
         reset = {k for k in present if facts.binds(k)}  # the page's settings, back to their defaults
@@ -137,6 +150,9 @@ def begin(url_path: str, pages: dict) -> tours.Stop | None:
     if stop.highlight:
         st.html(f"<style>.{class_name(stop.highlight)} {{outline: 3px solid {HIGHLIGHT}; outline-offset: 6px; "
                 "border-radius: 8px;}</style>")
+        if st.session_state.pop("tour-scroll", False):  # entering the stop: bring its element into view
+            script = _SCROLL_JS.replace("__SELECTOR__", json.dumps("." + class_name(stop.highlight)))
+            st.html(script.replace("__STOP__", str(n)), unsafe_allow_javascript=True)
     _panel(tour, n, pages)
     return stop
 
