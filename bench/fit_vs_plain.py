@@ -6,24 +6,14 @@ batches, ``model.loss(x)["loss"]``, zero_grad / backward / step, no records. ``f
 always does (shuffled epochs, step records with every loss term, the non-finite check, chunked RNG
 state). The two run in lockstep in one process: a chunk of 50 steps of one, then of the other (who goes first
 alternates), each chunk timed, so that neighbouring chunks see the same load from whatever else shares
-the machine. The figure is the median over chunk pairs of plain time / fit time. Threads: whatever torch
-uses here (OMP_NUM_THREADS).
+the machine. The figure is the median over chunk pairs of plain time / fit time, on one torch thread (as the
+app's live sessions train) and on torch's default thread count here.
 
-Where fit's margin comes from (Nov 2026, torch 2.13 CPU, 2 shared cores, 1 thread): forward + backward
-~2.1 ms of which ~1.7 ms are the two MLPs' matmuls, the same in both loops; default Adam's step ~0.50 ms
-against ~0.14 ms for ``genlib.nn.FusedAdam`` (torch's fused kernel, reached without Adam.step's Python
-bookkeeping); fit's own per-step costs (records, batch slicing, a chunk's safety snapshot) ~0.06 ms.
-Five runs on 2026-11-25 gave 1.18x, 1.21x, 1.22x, 1.22x and 1.27x (quartiles within 1.14-1.33x). On
-another 2-core AMD EPYC later that day: 1.15x-1.27x in 6 runs (median 1.205x) once FusedAdam advanced its
-step counters by a tensor one (1.11x-1.21x before). On a third 2-core AMD EPYC (2 threads: forward +
-backward 1.8 ms, default Adam 0.62 ms, FusedAdam 0.13 ms): 1.12x-1.21x in 8 runs (median 1.13x), 1.18x-1.21x
-while the machine ran fast, 1.12x-1.13x while its neighbours slowed it down (the shared part grows).
-On a fourth (2026-11-25), FusedAdam's step inside the loop took 177-194 us, not the ~90 us it takes alone:
-Optimizer's step wrapper and re-planning the group cost ~35 us of it, and a step's record another ~40 us.
-FusedAdam now skips the wrapper where nothing listens and keeps its tensor lists, and a chunk's records are
-made at the chunk's end. Runs alternating the code before and after (2 runs of 1000 steps each, 8 pairs):
-1.12x-1.22x (median 1.18x) before, 1.22x-1.34x (median 1.27x) after. This command on the final code: 1.16x-1.28x
-in 12 runs (median 1.23x; 11 of them at 1.2x or more).
+Where fit's margin comes from: the optimiser (``genlib.nn.FusedAdam`` ~0.1 ms a step against default Adam's
+~0.5 ms) and training with denormal floats flushed to zero (``genlib.train.flush_denormals``: the gradients of
+the digits' always-off pixels are denormal, and the CPU is slow on them). The flush is set on the training
+thread; torch's other intra-op threads keep their own setting, so with more threads it gains less. Figures
+measured and their history: bench/NOTES.md.
 
     python -m bench fit_vs_plain
 """
@@ -42,7 +32,7 @@ from genlib.train import FIT_CHUNK, fit
 CONFIG = {"latent_dim": 8, "hidden": (256, 256), "likelihood": "bernoulli"}
 BATCH = 128
 STEPS = 1000  # per run; each run is timed chunk by chunk
-RUNS = 3  # runs of each loop
+RUNS = 2  # runs of each loop, at each thread count
 CHUNK = FIT_CHUNK  # fit computes its records FIT_CHUNK steps at a time: the chunks line up with its own
 
 
@@ -72,9 +62,18 @@ def genlib_fit(model, data, steps: int, seed: int = 0):
             yield
 
 
-def measure(steps: int = STEPS, runs: int = RUNS) -> dict:
+def measure(steps: int = STEPS, runs: int = RUNS, threads: int | None = None) -> dict:
     """Run the two loops in lockstep, one chunk of each in turn (alternating who goes first), and time every
     chunk: neighbouring chunks see the same load from whatever else the machine is doing."""
+    default = torch.get_num_threads()
+    torch.set_num_threads(threads or default)
+    try:
+        return _measure(steps, runs)
+    finally:
+        torch.set_num_threads(default)
+
+
+def _measure(steps: int, runs: int) -> dict:
     data = load_dataset("digits", "train", seed=0)
     for _ in genlib_fit(make_model(data), data, CHUNK):  # warm up (allocator, kernels)
         pass
@@ -95,16 +94,20 @@ def measure(steps: int = STEPS, runs: int = RUNS) -> dict:
 
 
 def run() -> list[dict]:
-    m = measure()
-    q1, _, q3 = m["quartiles"]
-    return [
-        {"bench": "fit_vs_plain", "figure": "plain loop (default Adam)", "value": f"{m['plain']:.0f} steps/s",
-         "note": f"digits MLP VAE 8 / 256-256, batch 128; {RUNS} x {STEPS} steps, {m['threads']} torch threads"},
-        {"bench": "fit_vs_plain", "figure": "genlib fit", "value": f"{m['fit']:.0f} steps/s",
-         "note": f"median over {m['pairs']} chunks of {CHUNK} steps"},
-        {"bench": "fit_vs_plain", "figure": "fit / plain (median ratio)", "value": f"{m['ratio']:.2f}x",
-         "note": f"chunk pairs run in turn; quartiles {q1:.2f}-{q3:.2f}x; target >= 1.2x"},
-    ]
+    rows = []
+    for threads in dict.fromkeys((1, torch.get_num_threads())):
+        m = measure(threads=threads)
+        q1, _, q3 = m["quartiles"]
+        t = f"{m['threads']} thread{'s' * (m['threads'] > 1)}"
+        rows += [
+            {"bench": "fit_vs_plain", "figure": f"plain loop (default Adam), {t}", "value": f"{m['plain']:.0f} steps/s",
+             "note": f"digits MLP VAE 8 / 256-256, batch 128; {RUNS} x {STEPS} steps"},
+            {"bench": "fit_vs_plain", "figure": f"genlib fit, {t}", "value": f"{m['fit']:.0f} steps/s",
+             "note": f"median over {m['pairs']} chunks of {CHUNK} steps"},
+            {"bench": "fit_vs_plain", "figure": f"fit / plain (median ratio), {t}", "value": f"{m['ratio']:.2f}x",
+             "note": f"chunk pairs run in turn; quartiles {q1:.2f}-{q3:.2f}x; target >= 1.3x"},
+        ]
+    return rows
 
 if __name__ == "__main__":
     from bench import table

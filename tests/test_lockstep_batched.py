@@ -163,3 +163,17 @@ def test_the_lab_without_batching_gives_the_same_runs(digits, digits_test):
         assert relative(one.curve(name, "loss")[1], each.curve(name, "loss")[1]) < 1e-3
         assert one.final()[name]["elbo"] == pytest.approx(each.final()[name]["elbo"], rel=1e-3)
     assert 0 < one.train_seconds and 0 < each.train_seconds
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_batched_lab_on_the_gpu_equals_the_runs_alone(digits, digits_test):
+    lineup = annealing.lineup("Fu et al.'s pair")
+    lab = Lockstep(lab_models(digits, lineup, 60), digits, digits_test, steps=60, device="cuda")
+    assert batched.groups(lab.runs) == [list(lab.runs)]
+    lab.advance(60)
+    for s in lineup:
+        run = TrainingRun(build("vae", digits.shape, seed=0, **lab_config(s, 60, **TINY)), digits, steps=60,
+                          device="cuda")
+        run.advance(60)
+        assert relative(lab.curve(s.label, "loss")[1], [r["loss"] for r in run.history]) < 1e-3
+        assert torch.equal(lab.runs[s.label]._cuda_noise_state, run._cuda_noise_state)
