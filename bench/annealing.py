@@ -42,7 +42,7 @@ from genlib.lockstep import EVAL_EVERY, Lockstep
 from genlib.metrics import evaluate
 from genlib.models import build
 from genlib.nn import adam
-from genlib.train import TrainingRun
+from genlib.train import TrainingRun, flush_denormals
 
 STEPS = int(os.environ.get("GENLAB_BENCH_STEPS", annealing.LAB_STEPS))
 CHUNK = 50  # lock steps per turn
@@ -92,7 +92,7 @@ class VmapRuns:
         return (-t.likelihood.log_prob(x_logits, x) + reg).mean()
 
     def advance(self, n: int) -> None:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), flush_denormals():  # as genlib trains
             torch.set_rng_state(self.batches._noise_state)
             for _ in range(n):
                 beta = torch.tensor([b(self.step) for b in self.schedules])
