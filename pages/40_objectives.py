@@ -1,4 +1,4 @@
-"""Objectives — VAE, β-VAE, InfoVAE, MMD-VAE and AAE side by side: how each pulls the codes toward the prior."""
+"""Objectives — VAE, β-VAE, InfoVAE, MMD-VAE, MI-VAE and AAE side by side: how each pulls the codes toward the prior."""
 
 import streamlit as st
 
@@ -28,12 +28,13 @@ st.caption("Five ways to make the codes of a 2-D latent space look like the prio
 
 with st.sidebar:
     st.header("Settings")
-    shown = st.multiselect("Models", ["VAE", "β-VAE", "InfoVAE", "MMD-VAE", "AAE"],
+    shown = st.multiselect("Models", ["VAE", "β-VAE", "InfoVAE", "MMD-VAE", "MI-VAE", "AAE"],
                            ["VAE", "β-VAE", "InfoVAE", "MMD-VAE", "AAE"], key="models", bind="query-params")
     beta = st.slider("β (β-VAE)", 0.5, 10.0, 4.0, 0.5, key="beta", bind="query-params")
     alpha = st.slider("α (InfoVAE)", -2.0, 1.0, 0.5, 0.1, key="alpha", bind="query-params")
     lam = st.select_slider("λ (InfoVAE, MMD-VAE)", [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0], 10.0,
                            key="lambda", bind="query-params")
+    gamma = st.slider("γ (MI-VAE: reward −γ·I(x; z))", 0.0, 8.0, 1.0, 0.5, key="gamma", bind="query-params")
     kernel = st.radio("MMD kernel", KERNELS, horizontal=True, key="kernel", bind="query-params")
     bandwidth = st.select_slider("Kernel bandwidth σ", [0.25, 0.5, 1.0, 2.0, 4.0], 1.0, key="bw", bind="query-params")
     with advanced():
@@ -43,7 +44,8 @@ with st.sidebar:
 mmd = {"kernel": kernel, "bandwidth": bandwidth}
 CONFIGS = {"VAE": ("vae", {}), "β-VAE": ("vae", {"beta_schedule": {"kind": "constant", "beta": beta}}),
            "InfoVAE": ("info-vae", {"alpha": alpha, "lambda_": lam, **mmd}),
-           "MMD-VAE": ("mmd-vae", {"lambda_": lam, **mmd}), "AAE": ("aae", {})}
+           "MMD-VAE": ("mmd-vae", {"lambda_": lam, **mmd}), "AAE": ("aae", {}),
+           "MI-VAE": ("mi-vae", {"gamma": gamma, "beta_schedule": {"kind": "constant", "beta": beta}})}
 PRETRAINED = {"VAE": "vae-2d-digits", "β-VAE": "beta-vae-2d-digits", "InfoVAE": "info-vae-2d-digits",
               "MMD-VAE": "mmd-vae-2d-digits", "AAE": "aae-2d-digits"}
 train_set, test_set = cached_dataset("digits", "train", seed), cached_dataset("digits", "test", seed)
@@ -79,15 +81,26 @@ def make_runs():
             for name in shown}
 
 
-live.live_controls("objectives", make_runs, (tuple(shown), beta, alpha, lam, kernel, bandwidth, steps, seed))
+if "MI-VAE" in shown:  # genlib/models/mi_vae.py: the notes' MI loss, with the estimator the page's I(x; z) column uses
+    st.latex(r"\text{MI-VAE: loss} = \frac1B\sum_b\Big[-\log p(x_b\mid z_b) + \beta\,\mathrm{KL}\big(q(z\mid x_b)\,\|\,"
+             r"p(z)\big)\Big] - \gamma\,\hat I(x;z),\quad \hat I = \frac1B\sum_b\Big[\log q(z_b\mid x_b) - "
+             r"\log\frac1B\sum_{b'} q(z_b\mid x_{b'})\Big]")
+    st.caption(f"MI-VAE: β = {beta:g} (the β-VAE's slider), γ = {gamma:g}; γ = 0 is the β-VAE. Since the average "
+               "KL = I(x; z) + KL(q(z) ‖ p(z)) (ELBO surgery), γ = β leaves only the marginal KL to pay; Î is at "
+               "most log B nats.")
+live.live_controls("objectives", make_runs, (tuple(shown), beta, alpha, lam, gamma, kernel, bandwidth, steps, seed))
 defaults = (beta, alpha, lam, kernel, bandwidth, seed) == (4.0, 0.5, 10.0, "imq", 1.0, 0)
 
 
 def draw(runs):
     if runs is None:
-        if defaults and all(pretrained_available(PRETRAINED[n]) for n in shown):
-            models = {name: cached_pretrained(PRETRAINED[name]) for name in shown}
-            st.info("Showing the pretrained models (3000 steps each). Press **Train** to train all of them live.")
+        if defaults and all(pretrained_available(PRETRAINED[n]) for n in shown if n in PRETRAINED):
+            models = {name: cached_pretrained(PRETRAINED[name]) if name in PRETRAINED else fresh[name]
+                      for name in shown}
+            untrained = [name for name in shown if name not in PRETRAINED]
+            st.info("Showing the pretrained models (3000 steps each)"
+                    + (f"; {', '.join(untrained)} has none and is untrained" if untrained else "")
+                    + ". Press **Train** to train all of them live.")
         else:
             models = fresh
             st.info("These models are untrained. Press **Train** to train them side by side.")
