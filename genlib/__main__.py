@@ -261,7 +261,11 @@ def cmd_evaluate(args) -> int:
     if not name:
         raise CLIError(f"{args.path} does not record its dataset; pass --data")
     seed = model.checkpoint.get("data_seed", 0)  # the seed that drew the train / test split it was trained on
-    print(json.dumps(evaluate(model, load_dataset(name, "test", seed=seed), k=args.k)))
+    data = load_dataset(name, "test", seed=seed)
+    if tuple(data.shape) != tuple(model.data_shape):
+        raise CLIError(f"{args.path} models data of shape {tuple(model.data_shape)}; {name} is {tuple(data.shape)}: "
+                       "pass --data with a set of its shape")
+    print(json.dumps(evaluate(model, data, k=args.k)))
     return 0
 
 

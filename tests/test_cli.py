@@ -287,3 +287,12 @@ def test_whatever_goes_wrong_inside_a_command_is_one_line(failure, fragment, mon
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith(f"genlib: error: {fragment}"), captured.err
     assert captured.err.count("\n") == 1 and captured.err.endswith("\n")
+
+
+@pytest.mark.parametrize("data", ["moons", "sprites"])
+def test_evaluating_on_a_set_of_another_shape_says_so(tmp_path, old_checkpoint, capsys, data):
+    path = tmp_path / "digits.safetensors"
+    path.write_bytes(old_checkpoint)
+    assert main(["evaluate", str(path), "--data", data]) == USAGE_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "models data of shape (1, 8, 8)" in err and f"{data} is (" in err, err
