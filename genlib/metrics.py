@@ -169,15 +169,16 @@ def mig(codes, factors, *, bins: int = MIG_BINS) -> float:
 
 def _log_aggregate(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """log q(z_i) and log q(z_id) per dimension, with q the aggregate posterior 1/N Σ_n q(z | x_n) of all N
-    posteriors (mu, logvar: N x D) at the codes z (M x D): (M,) and (M, D), float64, rows in chunks."""
+    posteriors (mu, logvar: N x D) at the codes z (M x D): (M,) in float64 (by matrix products) and (M, D)
+    (an M x N x D log-sum-exp, in the codes' precision: it is most of the cost), rows in chunks."""
     n = mu.shape[0]
     joint, marginals = [], []
-    mu64, logvar64, inv_var = mu.double(), logvar.double(), torch.exp(-logvar.double())
+    inv_var = torch.exp(-logvar)
     for start in range(0, len(z), MI_CHUNK):
-        zc = z[start : start + MI_CHUNK].double()  # (M', D)
+        zc = z[start : start + MI_CHUNK]  # (M', D)
         joint.append(torch.logsumexp(log_q_matrix(zc, mu, logvar), dim=1) - math.log(n))
-        per_dim = -0.5 * (LOG_2PI + logvar64 + (zc[:, None, :] - mu64).pow(2) * inv_var)  # (M', N, D)
-        marginals.append(torch.logsumexp(per_dim, dim=1) - math.log(n))
+        per_dim = -0.5 * (LOG_2PI + logvar + (zc[:, None, :] - mu).pow(2) * inv_var)  # (M', N, D)
+        marginals.append(torch.logsumexp(per_dim, dim=1).double() - math.log(n))
     return torch.cat(joint), torch.cat(marginals)
 
 
