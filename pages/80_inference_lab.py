@@ -12,6 +12,11 @@ MODELS = {"VAE, 2-D latent": "vae-2d-digits", "β-VAE (β = 4), 2-D latent": "be
           "InfoVAE, 2-D latent": "info-vae-2d-digits", "MMD-VAE, 2-D latent (a very narrow q)": "mmd-vae-2d-digits",
           "VAE, 8-D latent": "vae-digits", "β-VAE (β = 4), 8-D latent": "beta-vae-digits"}
 KEY = "inference-canvas"
+MISSED_MODE = 237  # a test image whose true posterior under the 2-D VAE has two modes (tests/test_inference.py)
+
+
+def show_missed_mode():
+    st.session_state["model"], st.session_state["image"] = "VAE, 2-D latent", MISSED_MODE
 
 st.title("Inference lab")
 st.caption("Draw a digit (or start from a test image) and ask a trained VAE what it makes of it. With a 2-D latent "
@@ -28,6 +33,8 @@ with st.sidebar:
     index = st.number_input("Test image to start from", 0, len(test.x) - 1, 0, key="image", bind="query-params")
     k = st.select_slider("IWAE samples K", inference.KS, 5000, key="k", bind="query-params")
     seed = seed_input()
+    st.button("A case where q misses a mode", key="missed", on_click=show_missed_mode, width="stretch",
+              help=f"Test image {MISSED_MODE} under the 2-D VAE: its true posterior has two modes.")
 model = cached_pretrained(MODELS[label])
 two_d = model.config.latent_dim == 2
 
@@ -66,7 +73,7 @@ def analyse(name: str, x_array, seed: int) -> dict:
     return inference.report(cached_pretrained(name), x_array, seed=seed)
 
 
-with st.spinner("Integrating p(x | z) p(z) on the grid, fitting q* and drawing 4 × 5000 importance samples…"):
+with st.spinner("Integrating p(x | z) p(z) on the grid, fitting q* and drawing 8 × 5000 importance samples…"):
     r = analyse(MODELS[label], x.numpy(), seed)
 i = r["iwae"]["k"].index(k)
 iwae_k, iwae_se = float(r["iwae"]["mean"][i]), float(r["iwae"]["stderr"][i])
@@ -74,7 +81,7 @@ with right:
     cols = st.columns(4 if two_d else 2)
     cols[0].metric("ELBO(q)", f"{r['elbo']:.2f}", help="The encoder's q(z|x): the bound the VAE trains on.")
     cols[1].metric(f"IWAE, K = {k:,}", f"{iwae_k:.2f}",
-                   help=f"± {2 * iwae_se:.2f} (2 standard errors over 4 draws of K samples): within that it may "
+                   help=f"± {2 * iwae_se:.2f} (2 standard errors over 8 draws of K samples): within that it may "
                         "even sit above log p(x).")
     if two_d:
         cols[2].metric("ELBO(q*)", f"{r['elbo_best']:.2f}", help="q*: the best diagonal Gaussian for this x.")
@@ -86,6 +93,11 @@ with right:
          key="iwae")
 if two_d:
     gap_at_max = r["log_px"] - float(r["iwae"]["mean"][-1])
+    modes = r["modes"]
+    if len(modes) > 1:
+        st.info(f"The true posterior has {len(modes)} modes, holding "
+                + ", ".join(f"{m[2]:.0%} at ({m[0]:.2f}, {m[1]:.2f})" for m in modes)
+                + " of its mass; q(z|x) is one Gaussian, so it can cover one of them at most.")
     if gap_at_max > max(0.1, 4 * float(r["iwae"]["stderr"][-1])):
         st.info(f"Even K = 5000 leaves {gap_at_max:.2f} nats below log p(x): q(z|x) covers little of the true "
                 "posterior (see the heatmap), so its samples rarely land where p(z|x) has its mass.")

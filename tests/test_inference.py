@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,3 +171,26 @@ def test_monte_carlo_elbo_agrees_with_the_quadrature():
         quad = inference.elbo_quadrature(model, xp, *model.encode(xp), order=16).double()
     mc, se = inference.elbo_monte_carlo(model, x, samples=4000)
     assert ((mc - quad).abs() <= 4 * se + 1e-3).all(), (mc, quad, se)
+
+
+MISSED_MODE = 237  # the page's example: a test image whose true posterior under vae-2d-digits has two modes
+
+
+def test_the_pages_example_where_q_misses_a_mode():
+    """On test image 237 the true posterior of vae-2d-digits has two modes; the encoder's q covers one, and
+    the IWAE bound at K = 5000 stays well below log p(x) (the page shows this case)."""
+    model, x = pretrained.load("vae-2d-digits"), load_dataset("digits", "test").x[MISSED_MODE : MISSED_MODE + 1]
+    r = inference.report(model, x)
+    assert len(r["modes"]) >= 2 and r["modes"][1][2] > 0.1, r["modes"]
+    iw = inference.iwae_bounds(model, x, (5000,), repeats=16)  # heavy-tailed weights: more draws than the page's
+    gap, se = r["log_px"] - iw["mean"][0, 0].item(), iw["stderr"][0, 0].item()
+    assert gap > 1.0 + 4 * se, (gap, se)
+
+
+def test_modes_of_a_two_bump_density():
+    axes = np.stack([np.linspace(-3, 3, 61)] * 2)
+    z1, z2 = np.meshgrid(axes[0], axes[1])
+    density = 0.7 * np.exp(-((z1 - 1) ** 2 + z2**2) / 0.1) + 0.3 * np.exp(-((z1 + 1.5) ** 2 + (z2 - 1) ** 2) / 0.1)
+    found = inference.modes(axes, np.log(density / density.sum()))
+    assert [(round(a, 1), round(b, 1)) for a, b, _ in found] == [(1.0, 0.0), (-1.5, 1.0)]
+    assert found[0][2] == pytest.approx(0.7, abs=0.02) and found[1][2] == pytest.approx(0.3, abs=0.02)

@@ -80,3 +80,11 @@ def test_figures_are_valid_plotly(name):
 def test_an_ellipse_is_the_gaussians_contour():
     ex, ey = fi.ellipse(np.array([1.0, -1.0]), np.log(np.array([4.0, 0.25])), radius=2.0)
     assert np.allclose(((ex - 1) / 4) ** 2 + ((ey + 1) / 1) ** 2, 1.0)
+
+
+def test_the_missed_mode_case_is_one_click_away():
+    at = page("80_inference_lab.py", model="InfoVAE, 2-D latent").run()
+    at.button(key="missed").click().run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="model").value == "VAE, 2-D latent" and at.number_input(key="image").value == 237
+    assert any("modes" in i.value for i in at.info)
