@@ -108,7 +108,7 @@ if two_d:
         plot(latent_overview(encode(model, test.x).mu.numpy(), test.y.numpy(), qs, box,
                              "q(z|x) over the test codes and the prior"), key="overview")
     with c2:
-        plot(posterior_heatmap(r["axes"], r["log_density"], qs, "True posterior p(z|x) (grid) under q"),
+        plot(posterior_heatmap(r["axes"], r["log_density"], qs, "True posterior: log p(z|x) on the grid, under q"),
              key="posterior")
 else:
     st.caption(f"With {model.config.latent_dim} latent dimensions p(x) cannot be integrated on a grid: the ELBO is "
@@ -118,9 +118,9 @@ else:
 idx, _ = drawn.nearest(model.likelihood.prepare(x), model.likelihood.prepare(train.x), 8)
 rows = [*pictures.as_images(x, model.likelihood), *pictures.reconstructions(model, x),
         *drawn.posterior_draws(model, x, 6, seed).numpy(), *pictures.as_images(train.x[idx], model.likelihood)]
-plot(figures.image_grid(rows, 8, "The drawing (as the model sees it), its reconstruction, 6 draws of z ~ q(z|x) "
-                                 "decoded, and the 8 nearest training images",
-                        row_labels=["input", "", "draws", "nearest"]), key="images")
+plot(figures.image_grid(rows, 8, "The drawing (as the model sees it), its reconstruction and 6 draws of "
+                                 "z ~ q(z|x) decoded; the 8 nearest training images",
+                        row_labels=["x, recon, draws", "nearest"]), key="images")
 
 st.subheader("The same drawing, to other models")
 c1, c2 = st.columns(2)

@@ -56,13 +56,17 @@ def latent_overview(codes, labels, qs: dict, box=None, title: str | None = None,
     return _layout(fig, title, height, legend={"orientation": "h", "y": -0.2})
 
 
-def posterior_heatmap(axes, log_density, qs: dict, title: str | None = None, height: int = 380) -> go.Figure:
-    """The true posterior p(z | x) on its grid (``axes`` (2, n), ``log_density`` (n, n), rows along z₂)
-    as a heatmap, with each q's ellipse on top."""
-    density = np.exp(np.asarray(log_density, dtype=float))
-    fig = go.Figure(go.Heatmap(x=axes[0], y=axes[1], z=density, colorscale="Blues", showscale=True,
-                               colorbar={"title": {"text": "p(z|x)"}},
-                               hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>p(z|x) = %{z:.3g}<extra></extra>"))
+def posterior_heatmap(axes, log_density, qs: dict, title: str | None = None, height: int = 380,
+                      span: float = 12.0) -> go.Figure:
+    """The true posterior p(z | x) on its grid (``axes`` (2, n), ``log_density`` (n, n), rows along z₂) as a
+    heatmap of log p(z | x) over the ``span`` nats below its peak (so a small second mode shows beside a sharp
+    first one), with each q's ellipse on top."""
+    log_density = np.asarray(log_density, dtype=float)
+    top = float(log_density.max())
+    fig = go.Figure(go.Heatmap(x=axes[0], y=axes[1], z=np.maximum(log_density, top - span), colorscale="Blues",
+                               zmin=top - span, zmax=top, showscale=True,
+                               colorbar={"title": {"text": "log p(z|x)"}},
+                               hovertemplate="z = (%{x:.2f}, %{y:.2f})<br>log p(z|x) = %{z:.2f}<extra></extra>"))
     _ellipses(fig, qs)
     fig.update_xaxes(range=[float(axes[0][0]), float(axes[0][-1])], title="z₁", constrain="domain")
     fig.update_yaxes(range=[float(axes[1][0]), float(axes[1][-1])], title="z₂", scaleanchor="x", constrain="domain")
