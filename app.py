@@ -28,7 +28,7 @@ h1 {font-size: 3.2rem !important;} h2 {font-size: 2.3rem !important;} h3 {font-s
 button[kind="primary"], button[kind="secondary"] {border-width: 2px !important;}
 </style>"""
 
-st.set_page_config(page_title="genlab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="genlab", page_icon=":material/science:", layout="wide")
 dropped = sanitize_url()  # before any widget reads the URL: a value no number can hold is dropped
 asked = st.query_params.to_dict()  # what the link asks for, to tell what the page could not take
 
