@@ -14,7 +14,7 @@ optimising its mean and variance). Each gap is a KL: log p(x) - ELBO(q) = KL(q(z
   on [-L, L]², then on a box zoomed onto where that pass found the posterior. Its error estimate is the
   change in log p(x) when the zoomed grid's resolution is halved (quadrature of a smooth, decaying
   integrand converges fast, so the full grid is closer than that), plus the share of the mass on the
-  box's edge (mass the box may cut off).
+  box's edge (mass the box may cut off), plus the rounding of the float32 result.
 - :func:`elbo_quadrature`: E_q[log p(x | z) + log p(z)] + H(q) by Gauss-Hermite quadrature over the
   Gaussian q: deterministic, so q* can be found by gradient ascent.
 - :func:`iwae_bounds`: the importance-weighted bound (Burda et al. 2016, Eq. 8) for several K, with its
@@ -167,7 +167,7 @@ def posterior_grid(model, x: torch.Tensor, grid: Grid = Grid()) -> PosteriorGrid
         axes, z = _box_points(lo, hi, grid.n)
         log_f = log_joint(model, x, z)
     full, half, edge = _integrate(log_f, axes)
-    error = (full - half).abs() + torch.log1p(edge)
+    error = (full - half).abs() + torch.log1p(edge) + 2 * torch.finfo(torch.float32).eps * full.abs()  # + rounding
     log_density = log_f.double().reshape(b, grid.n, grid.n) - full[:, None, None]
     return PosteriorGrid(axes.float(), log_density.float(), full.float(), error.float())
 
