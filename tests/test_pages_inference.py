@@ -88,3 +88,13 @@ def test_the_missed_mode_case_is_one_click_away():
     assert not at.exception and not at.error
     assert at.selectbox(key="model").value == "VAE, 2-D latent" and at.number_input(key="image").value == 237
     assert any("modes" in i.value for i in at.info)
+
+
+def test_the_mi_vae_trains_live_on_the_objectives_page():
+    from tests.apptest import progress_step
+
+    at = page("40_objectives.py", models=["MI-VAE"], steps="300", gamma="4.0").run()
+    at.button(key="objectives-train").click().run()
+    at.run()
+    assert not at.exception and not at.error and progress_step(at) > 0
+    assert at.dataframe[0].value["I(x; z) (nats)"][0] > 0
