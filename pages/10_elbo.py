@@ -19,6 +19,7 @@ from ui.state import (
     seed_input,
     trained_models,
 )
+from ui.surgery import surgery_panel
 
 st.title("ELBO & β")
 st.caption("A VAE learns to reconstruct its input through a small code z, while a KL term pulls each code's "
@@ -146,6 +147,7 @@ def draw(runs):
                     "Press **Train** to train your own with these settings.")
             draw_model(model)
             draw_metrics(model, ("pretrained", pretrained_name), recorded=model.checkpoint["metrics"])
+            surgery_panel("elbo", test_set, models={pretrained_name: model})
         else:
             st.info("Press **Train** to train a VAE with these settings (a pretrained model is shown for the "
                     "default settings with β = 1 or 4).")
@@ -155,6 +157,7 @@ def draw(runs):
     live.dissection_panel("elbo", unit)
     if not live.is_training("elbo"):
         draw_metrics(run.model, ("run", id(run), run.step))
+        surgery_panel("elbo", test_set)
         if run.done:
             trained_models()[f"VAE on {data_name}, {schedule.describe()}, seed {seed}"] = run.model
 

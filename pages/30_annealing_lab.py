@@ -17,6 +17,7 @@ from ui.state import (
     seed_input,
     show_error,
 )
+from ui.surgery import surgery_panel
 
 st.title("Annealing lab")
 st.caption("Up to four VAEs trained side by side on the same data, seed, model and step budget: they differ only "
@@ -114,6 +115,7 @@ def draw(runs):
                 "(the cyclical run's restarts show in its pictures). Press **Train** to train them live from scratch.")
         with live.replay_shipped("lab", replay) as lock:
             draw_lab(lock)
+        surgery_panel("lab", test_set, timeline=replay[1])
         return
     if runs is None:
         if pretrained:
@@ -129,6 +131,7 @@ def draw(runs):
             st.info("Press **Train** to train this line-up side by side.")
         return
     draw_lab(runs["lab"])
+    surgery_panel("lab", test_set)
 
 
 def draw_lab(lock):

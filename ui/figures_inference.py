@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from ui.figures import PALETTE, _layout
 from ui.figures_objectives import _codes
+from ui.palette import BLACK, PRIOR
 
 Q_COLOURS = {"q(z|x), the encoder's": PALETTE[1], "q*, the best Gaussian": PALETTE[2]}
 
@@ -44,12 +45,12 @@ def latent_overview(codes, labels, qs: dict, box=None, title: str | None = None,
     for radius in (1.0, 2.0):
         ex, ey = ellipse(np.zeros(2), np.zeros(2), radius)
         fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", name="p(z) = N(0, I), 1σ and 2σ", showlegend=radius == 1,
-                                 legendgroup="prior", line={"color": "#7a7a7a", "width": 1.5}, hoverinfo="skip"))
+                                 legendgroup="prior", line={"color": PRIOR, "width": 1.5}, hoverinfo="skip"))
     _ellipses(fig, qs)
     if box is not None:
         (x0, x1), (y0, y1) = box
         fig.add_trace(go.Scatter(x=[x0, x1, x1, x0, x0], y=[y0, y0, y1, y1, y0], mode="lines",
-                                 name="the grid's box", line={"color": "#1b1b1b", "width": 1, "dash": "dash"},
+                                 name="the grid's box", line={"color": BLACK, "width": 1, "dash": "dash"},
                                  hoverinfo="skip"))
     fig.update_xaxes(range=[-limit, limit], title="z₁", constrain="domain")
     fig.update_yaxes(range=[-limit, limit], title="z₂", scaleanchor="x", constrain="domain")
@@ -125,7 +126,7 @@ def surgery_curves(steps, parts: dict, title: str | None = None, height: int = 3
         fig.add_trace(go.Scatter(x=steps, y=parts[key], mode="lines+markers", name=name, stackgroup="kl",
                                  line={"color": PALETTE[i]}))
     fig.add_trace(go.Scatter(x=steps, y=parts["kl"], mode="lines", name="KL (their sum)",
-                             line={"color": "#1b1b1b", "dash": "dot", "width": 1}))
+                             line={"color": BLACK, "dash": "dot", "width": 1}))
     fig.add_trace(go.Scatter(x=steps, y=parts["total_correlation"], mode="lines+markers",
                              name="total correlation of q(z)", line={"color": PALETTE[3], "dash": "dash"}))
     fig.update_xaxes(title="step")
