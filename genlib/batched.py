@@ -199,11 +199,7 @@ class StackedRuns:
             run.model.train()
         cuda = lead.device.type == "cuda"
         with torch.random.fork_rng(devices=[lead.device] if cuda else []), flush_denormals():  # as TrainingRun
-            torch.set_rng_state(lead._noise_state)
-            if cuda and lead._cuda_noise_state is not None:
-                torch.cuda.set_rng_state(lead._cuda_noise_state, lead.device)
-            elif cuda:
-                torch.cuda.manual_seed(lead.seed + 1)
+            lead._use_noise_stream()
             start = time.perf_counter()
             for k in range(n_steps):
                 t = stack.loss_terms(lead._next_batch(), beta_t[k])

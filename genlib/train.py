@@ -102,6 +102,16 @@ class TrainingRun:
         self._cursor += b
         return self._block[i : i + b]
 
+    def _use_noise_stream(self) -> None:
+        """Make torch's generators draw this run's noise where they left off (call inside ``fork_rng``)."""
+        torch.set_rng_state(self._noise_state)
+        if self.device.type != "cuda":
+            return
+        if self._cuda_noise_state is not None:
+            torch.cuda.set_rng_state(self._cuda_noise_state, self.device)
+        else:
+            torch.cuda.manual_seed(self.seed + 1)
+
     def _snapshot(self):
         """The weights and optimiser states at a chunk's start, to go back to if training breaks them."""
         return _copy(self.model.state_dict()), [_copy(o.state_dict()) for o in self.optimizers]
@@ -165,11 +175,7 @@ class TrainingRun:
         terms: list[dict] = []  # each step's loss terms; they become records at the chunk's end
         ends: list[float] = []  # seconds into the chunk at which each step ended
         with torch.random.fork_rng(devices=[self.device] if cuda else []), flush_denormals():
-            torch.set_rng_state(self._noise_state)
-            if cuda and self._cuda_noise_state is not None:
-                torch.cuda.set_rng_state(self._cuda_noise_state, self.device)
-            elif cuda:
-                torch.cuda.manual_seed(self.seed + 1)
+            self._use_noise_stream()
             start = time.perf_counter()
             try:
                 for _ in range(n_steps):
