@@ -6,6 +6,7 @@ from genlib import annealing, pictures
 from genlib.lockstep import Lockstep
 from genlib.models import build
 from ui import figures, figures_annealing, live
+from ui.model_strip import model_strip
 from ui.state import (
     advanced,
     cached_dataset,
@@ -84,30 +85,6 @@ def table(results):
     st.dataframe(figures_annealing.comparison_table(rows, winners))
 
 
-STRIP = 8  # test images and prior samples per strategy in the picture strip
-
-
-def strip(models: dict, step: int | None) -> None:
-    """Per strategy, the reconstructions of the same test images and samples from the same prior noise, at
-    the step shown (the replay slider's step while replaying): a cyclical run's restarts show in pictures."""
-    where = f" at step {step:,}" if step is not None else ""
-    likelihood = next(iter(models.values())).likelihood
-    x = test_set.x[:STRIP]
-    left, right = st.columns(2)
-    with left:
-        grid = [*pictures.as_images(x, likelihood)]
-        for model in models.values():
-            grid += [*pictures.reconstructions(model, x)]
-        plot(figures.image_grid(grid, STRIP, f"Test images and each run's reconstructions{where}",
-                                row_labels=["data", *models]), key="strip_recons")
-    with right:
-        grid = []
-        for model in models.values():
-            grid += [*pictures.prior_samples(model, STRIP, seed)]
-        plot(figures.image_grid(grid, STRIP, f"Samples from the same prior noise{where}", row_labels=[*models]),
-             key="strip_samples")
-
-
 def draw(runs):
     replay = cached_replay(tuple((n, recipes[n]) for n in names), annealing.LAB_DATA, seed) if pretrained else None
     if runs is None and replay is not None:
@@ -126,7 +103,7 @@ def draw(runs):
             kl = [r["kl_per_dim"] for r in results.values()]
             plot(figures.heatmap(kl, x=[f"z{d + 1}" for d in range(len(kl[0]))], y=names, colorbar_title="nats",
                                  title="Final KL per latent dimension (nats, whole test split)"), key="final_kl")
-            strip({n: cached_pretrained(recipes[n]) for n in names}, None)
+            model_strip({n: cached_pretrained(recipes[n]) for n in names}, test_set.x, seed, None)
         else:
             st.info("Press **Train** to train this line-up side by side.")
         return
@@ -151,7 +128,7 @@ def draw_lab(lock):
         st.caption("Pause (or press **Step**) to see each run's reconstructions and samples; the replay slider then "
                    "shows them at any recorded step.")
     else:
-        strip({n: r.model for n, r in lock.runs.items()}, lock.step)
+        model_strip({n: r.model for n, r in lock.runs.items()}, test_set.x, seed, lock.step)
     steps_, kl = lock.kl_per_dim_history(heat_run)
     plot(figures_annealing.kl_heatmap(steps_, kl, title=f"KL per dimension over training: {heat_run}"), key="heat")
     st.subheader("Comparison (held-out batch, nats per image; ★ marks each column's best)")
