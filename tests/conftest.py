@@ -77,3 +77,13 @@ def page(browser):
     p.set_default_timeout(30000)
     yield p
     context.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_class_board(tmp_path_factory):
+    """The class board (classroom.database_url) is a temporary SQLite file for the whole session, so no test
+    ever writes the user's real board."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GENLAB_DATABASE_URL", "sqlite:///" + str(tmp_path_factory.mktemp("classroom") / "classroom.sqlite"))
+    yield
+    mp.undo()
