@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import export, tour_panel
+from ui import board, export, tour_panel
 from ui.pages import catalogue
 from ui.state import (
     device_select,
@@ -49,6 +49,7 @@ if lecture_mode():
     st.html(LECTURE_CSS)
 
 export.begin_page(page.title)
+board.from_link()  # ?class=CODE on any page joins that class
 tour_panel.begin(page.url_path, by_path)  # ?tour=<name>&stop=<n>: the stop's page, settings and narration
 page.run()
 tour_panel.finish()  # a stop just entered: once more, so the browser's controls show its settings
@@ -56,6 +57,7 @@ preload()  # torch, in the background, for the next page (the home page itself d
 
 with st.sidebar:
     st.divider()
+    board.sidebar_badge(st)
     notes = dropped + url_notes(asked)
     if notes and not st.session_state.get(f"url-checked::{page.url_path}"):
         st.toast("This link asked for settings this page cannot use: " + "; ".join(notes), icon="⚠️")

@@ -33,7 +33,7 @@ import torch
 
 from genlib.dissect import summary
 from genlib.timeline import Timeline
-from ui import cursor, downloads, inplace
+from ui import board, cursor, downloads, inplace
 
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
 MAX_TRAINING_SESSIONS = int(os.environ.get("GENLAB_MAX_TRAINING", str(os.cpu_count() or 2)))
@@ -87,6 +87,7 @@ class LiveState:
     timelines: dict | None = None  # run name -> genlib.timeline.Timeline, when recording
     dissections: dict | None = None  # run name -> genlib.dissect.summary of the step last taken by Step/slow
     views: tuple | None = None  # (step, {run name -> view}): the runs as they were at the replay step
+    settings: dict | None = None  # the page's URL-bound settings, for a post to the class board (ui.board)
 
 
 def _session_id() -> str:
@@ -272,6 +273,7 @@ def live_controls(key: str, make_runs: Callable[[], dict], signature: Hashable =
                      "Press **Train** to train with the new settings.", icon=":material/restart_alt:")
         _reset(key)
         s.signature = signature
+    s.settings = board.page_settings()  # the sidebar's settings are drawn by now; a fragment run cannot see them
     if st.session_state.pop(f"tour-train::{key}", False) and not s.training:  # a tour's stop trains for you
         _start(key, make_runs)
     finished = s.runs is not None and all(r.done for r in s.runs.values())
@@ -409,6 +411,7 @@ def live_fragment(key: str, draw: Callable[[dict | None], None], *, hz: float = 
             draw(runs)
         if s.runs and not s.training:  # the model shown (at the replayed step, while replaying) and its records
             downloads.run_downloads(key, runs)
+            board.post_panel(key, runs, s.settings or {})
         if s.training and s.runs:
             _acquire(key)  # refresh this session's slot
             _advance(s, budget_s / training_count(), slow=slow)  # sessions training at once share the budget
