@@ -79,8 +79,22 @@ class Timeline:
         """Keep the run's weights at its current step (call after each piece of training); ``replace`` keeps
         them even where that step has a snapshot (after weights changed by hand without a step)."""
         step = self.run.step
+        for later in [kept for kept in self.snapshots if kept > step]:
+            del self.snapshots[later]  # kept inside a chunk that the run undid (a non-finite loss)
+        self._keep(step, replace=replace)
+
+    def inspector(self):
+        """A ``TrainingRun.advance(n, inspect=...)`` hook that keeps the snapshots due inside the chunk, so a
+        tick trains in one piece instead of stopping at every snapshot step. Before step ``s + 1`` the
+        model holds the weights of step ``s``."""
+        def inspect(_batch, step: int) -> None:
+            if step % self.interval == 0 and step not in self.snapshots:
+                self._keep(step)
+        return inspect
+
+    def _keep(self, step: int, *, replace: bool = False) -> None:
         latest = max(self.snapshots, default=None)
-        if latest is not None and latest % self.interval and latest != step:
+        if latest is not None and latest % self.interval and latest < step:
             del self.snapshots[latest]  # the previous "latest" was only kept as the place the run had reached
         if replace or step not in self.snapshots:
             self.snapshots[step] = {name: _state(model) for name, model in models_of(self.run).items()}

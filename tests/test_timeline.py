@@ -119,3 +119,31 @@ def test_bad_requests_say_what_is_there(digits):
     with pytest.raises(ValueError, match="at least 2"):
         Timeline(run, max_snapshots=1)
     assert timeline.nearest(7) == 0
+
+
+def test_snapshots_taken_inside_a_chunk_equal_those_of_pieces(digits):
+    """ui.live trains a TrainingRun's tick in one piece, keeping the snapshots due inside it through the
+    ``inspect`` hook: the same steps, the same weights and the same run as stopping at every snapshot."""
+    pieces_run = TrainingRun(_vae(digits), digits, steps=300, batch_size=32, seed=3)
+    whole_run = TrainingRun(_vae(digits), digits, steps=300, batch_size=32, seed=3)
+    pieces, whole = Timeline(pieces_run, max_snapshots=8), Timeline(whole_run, max_snapshots=8)
+    for chunk in (1, 5, 37, 80, 2, 175):
+        _train(pieces_run, pieces, chunk)
+        whole_run.advance(chunk, inspect=whole.inspector())
+        whole.record()
+        assert whole.steps() == pieces.steps()
+        for step in pieces.steps():
+            for key, value in pieces.snapshots[step]["model"].items():
+                assert torch.equal(value, whole.snapshots[step]["model"][key]), (step, key)
+    assert whole.steps()[-1] == 300 and len(whole.steps()) <= 9
+    assert _no_seconds(whole_run.history) == _no_seconds(pieces_run.history)
+
+
+def test_snapshots_of_a_chunk_that_was_undone_are_dropped(digits):
+    run = TrainingRun(_vae(digits), digits, steps=50, batch_size=32, seed=0)
+    timeline = Timeline(run)
+    run.advance(10, inspect=timeline.inspector())
+    assert max(timeline.steps()) == 9, "step 10's weights are only there after the chunk"
+    run.step = 4  # as a chunk restored to its start after a non-finite loss leaves it
+    timeline.record()
+    assert timeline.steps() == [0, 1, 2, 3, 4]

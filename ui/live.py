@@ -33,6 +33,7 @@ import torch
 
 from genlib.dissect import summary
 from genlib.timeline import Timeline
+from genlib.train import TrainingRun
 from ui import board, cursor, downloads, inplace
 
 # Sessions training at once: by default one per CPU core, since more only slows every one of them down.
@@ -180,6 +181,10 @@ def _train(s: LiveState, name: str, run, n_steps: int, *, dissect: bool = False)
     timeline = (s.timelines or {}).get(name)
     dissect = dissect and hasattr(run, "dissect_next")
     target, taken = min(run.steps, run.step + n_steps), 0
+    if timeline and not dissect and isinstance(run, TrainingRun):  # one piece; the snapshots taken inside it
+        taken = len(run.advance(target - run.step, inspect=timeline.inspector()))
+        timeline.record()
+        return taken
     while run.step < target and not run.done:
         end = min(target, timeline.next_due()) if timeline else target
         if dissect and end == target:
