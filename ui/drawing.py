@@ -4,21 +4,18 @@ white ink on black like the digits. "Start from" and "Clear" give the canvas a n
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import streamlit as st
-import torch
 from streamlit_drawable_canvas import st_canvas
 
 from genlib import drawn
+from ui import live  # noqa: F401 - importing it sets torch's threads (GENLAB_TORCH_THREADS), see below
+
+# One intra-op thread, as ui.live sets for the process: the lab's answer to a drawing is many small decoder
+# calls, and on a shared 2-core machine under load one took 1.2 s where two threads took 9.9 s (bound_gaps of
+# one image, measured side by side in one process).
 
 SCALE = 28  # canvas pixels per data pixel: an 8 x 8 digit is drawn on 224 x 224
-
-# One intra-op thread, as ui.live sets for live training: the lab's answer to a drawing is many small decoder
-# calls, and on a shared 2-core machine under load one took 1.2 s where two threads took 9.9 s (bound_gaps of
-# one image, measured side by side in one process). GENLAB_TORCH_THREADS overrides it, as for ui.live.
-torch.set_num_threads(int(os.environ.get("GENLAB_TORCH_THREADS", "1")))
 
 
 def restart(key: str, start=None) -> None:
