@@ -194,6 +194,9 @@ class RemoteRun:
         except ray.exceptions.GetTimeoutError:
             self._lose(f"the Ray cluster gave it no worker, or no answer, for {self.timeout_s:.0f} s")
             return None
+        except ConnectionError:  # Ray Client lost the cluster
+            self._lose("the connection to the Ray cluster was lost")
+            return None
         _apply(self.run, changes)
         return result
 
@@ -282,6 +285,7 @@ def maybe_remote(runs: dict) -> dict:
         if _on_cpu(run):
             try:
                 wrapped[name] = RemoteRun(run)
-            except (TypeError, ValueError, pickle.PicklingError) as e:  # something in it does not pickle
+            # something in the run does not pickle, or the cluster went away since the connection
+            except (TypeError, ValueError, pickle.PicklingError, ConnectionError) as e:
                 log.warning("run %r cannot be shipped to Ray (%s): training it in this process", name, e)
     return wrapped
