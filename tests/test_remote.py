@@ -166,3 +166,30 @@ def test_maybe_remote_wraps_each_run_where_an_address_is_set(digits, monkeypatch
         assert len(wrapped["vae"].advance(5)) == 5 and runs["vae"].step == 5
     finally:
         ray.kill(wrapped["vae"]._actor)
+
+
+@pytest.mark.parametrize("page, key, buttons", [("10_elbo.py", "elbo", ("elbo-step10", "elbo-step")),
+                                                ("48_adversarial_autoencoder.py", "aae", ("aae-step10", "aae-step-d"))])
+def test_a_live_page_trains_on_ray(monkeypatch, page, key, buttons):
+    """The app with GENLAB_RAY_ADDRESS set: a live page's run is a RemoteRun; Step, a presenter's step by hand
+    and the replay slider work on it as on a run trained here."""
+    import sys
+
+    sys.path.insert(0, "tests")
+    from apptest import open_page, progress_step
+
+    monkeypatch.setenv(remote.ADDRESS_VARIABLE, "auto")
+    monkeypatch.setattr(remote, "_connected", False)
+    at = open_page(page).run()
+    for button in buttons:
+        at.button(key=button).click().run()
+        assert not at.exception, at.exception
+    runs = at.session_state[f"live::{key}"].runs
+    try:
+        assert all(isinstance(run, remote.RemoteRun) for run in runs.values())
+        assert progress_step(at) == 11 if buttons[1].endswith("step") else progress_step(at) == 10
+        at.select_slider(key=f"{key}-replay").set_value(0).run()
+        assert not at.exception, at.exception
+    finally:
+        for run in runs.values():
+            ray.kill(run._actor)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
+from genlib import remote
 from genlib.dissect import summary
 from genlib.timeline import Timeline
 from genlib.train import TrainingRun
@@ -155,7 +156,7 @@ def _start(key: str, make_runs: Callable[[], dict]) -> None:
 def _new_runs(s: LiveState, make_runs: Callable[[], dict]) -> bool:
     """Fresh runs (and their timelines) for ``s``; False, with the reason in ``s.message``, if they cannot be made."""
     try:
-        s.runs = make_runs()
+        s.runs = remote.maybe_remote(make_runs())  # on a Ray cluster where GENLAB_RAY_ADDRESS names one
     except (ValueError, TypeError, RuntimeError) as e:
         s.message = f"Cannot train with these settings: {e}"
         return False
@@ -242,7 +243,7 @@ def by_hand(key: str, make_runs: Callable[[], dict], change: Callable[[dict], No
     if s.runs is None and not _new_runs(s, make_runs):
         return
     try:
-        change(s.runs)
+        remote.by_hand(s.runs, change)  # change(s.runs), and a run trained on Ray takes the changed weights
     except (ValueError, RuntimeError) as e:  # a non-finite loss, say: a sentence, not a traceback
         s.message = f"That step could not be taken: {e}"
     for timeline in (s.timelines or {}).values():
