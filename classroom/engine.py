@@ -9,6 +9,7 @@ at once migrate once.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from alembic.config import Config
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 10.0
 _MIGRATION_LOCK = 25_2501  # any constant: the key of PostgreSQL's advisory lock around migrations
+_ALEMBIC = threading.Lock()  # alembic.context is one global per process: one migration at a time in it
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -57,7 +59,7 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade_to_head(engine: sa.Engine) -> None:
     """Run the migrations up to head in one locked transaction; a no-op when the schema is at head."""
-    with engine.execution_options(begin="IMMEDIATE").begin() as conn:
+    with _ALEMBIC, engine.execution_options(begin="IMMEDIATE").begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         cfg = alembic_config()
