@@ -103,6 +103,7 @@ class Session:
         self.early_reruns = 0  # runs cut short by a rerun (st.rerun() in a fragment ends its run so)
         self.last_status: int | None = None
         self.watches: dict[bytes, float | None] = {}  # needle -> time.time() of the first message holding it
+        self._pending: set[bytes] = set()  # the watched needles not seen yet
         self.received_bytes = 0
         self._ws = None
         self._reader: asyncio.Task | None = None
@@ -218,7 +219,9 @@ class Session:
 
     def watch(self, needle: bytes | str) -> None:
         """From now on, note the time.time() of the first message that holds ``needle`` in ``watches``."""
-        self.watches[needle.encode() if isinstance(needle, str) else needle] = None
+        needle = needle.encode() if isinstance(needle, str) else needle
+        self.watches[needle] = None
+        self._pending.add(needle)
 
     # --- the reader ----------------------------------------------------------------------------------------
 
@@ -229,9 +232,9 @@ class Session:
                 self.received_bytes += len(raw)
                 if self.keep_messages:
                     self.messages.append(raw)
-                for needle, seen in self.watches.items():
-                    if seen is None and needle in raw:
-                        self.watches[needle] = now
+                for needle in [n for n in self._pending if n in raw]:
+                    self.watches[needle] = now
+                    self._pending.discard(needle)
                 msg = ForwardMsg()
                 msg.ParseFromString(raw)
                 self._handle(msg)
