@@ -64,6 +64,7 @@ class Config:
     drain: float = 8.0  # after the posting phase, how long the last posts may take to reach every session
     join_timeout: float = 90.0  # seconds a session may take to join
     prefill: int = 0  # runs on the board before anyone joins (a board late in a class: redraws cost more)
+    cold: bool = False  # students arrive at a fresh server (no lecturer's visit first, no settling)
     json: str | None = None  # where the JSON goes (default test-artifacts/board-load-<database>.json)
 
 
@@ -289,13 +290,15 @@ async def measure(cfg: Config, url: str, server, db_pid: int | None) -> dict:
     marks = {"start": time.time()}
 
     lecturer = Session(server.url, keep_messages=False)
-    cold = await _join(lecturer, code, title, cfg.join_timeout)
-    if cold is None:
-        await lecturer.close()
-        raise RuntimeError(f"the board did not open: status {lecturer.last_status}, exceptions "
-                           f"{lecturer.exceptions()[:1]}, page_not_found {lecturer.page_not_found}; server log: "
-                           f"{server.log_path}")
-    settled = await _settle(server.proc.pid)  # app.py preloads torch in the background after a first visit
+    cold, settled = None, 0.0
+    if not cfg.cold:
+        cold = await _join(lecturer, code, title, cfg.join_timeout)
+        if cold is None:
+            await lecturer.close()
+            raise RuntimeError(f"the board did not open: status {lecturer.last_status}, exceptions "
+                               f"{lecturer.exceptions()[:1]}, page_not_found {lecturer.page_not_found}; server "
+                               f"log: {server.log_path}")
+        settled = await _settle(server.proc.pid)  # app.py preloads torch in the background after a first visit
     students = [Session(server.url, keep_messages=False) for _ in range(cfg.students)]
     everyone = [lecturer, *students]
     snaps = {"start": snapshot(server.proc.pid, db_pid, everyone)}
@@ -307,6 +310,8 @@ async def measure(cfg: Config, url: str, server, db_pid: int | None) -> dict:
     marks["join"] = time.time()
     joins = await asyncio.gather(*(arrive(i, s) for i, s in enumerate(students)))
     joined = [s for s, j in zip(students, joins, strict=True) if j is not None]
+    if cfg.cold:  # the lecturer joins now, after the burst, to watch the board like the rest
+        cold = await _join(lecturer, code, title, cfg.join_timeout)
     snaps["joined"] = snapshot(server.proc.pid, db_pid, everyone)
 
     marks["idle"] = time.time()
@@ -314,7 +319,7 @@ async def measure(cfg: Config, url: str, server, db_pid: int | None) -> dict:
     snaps["idle"] = snapshot(server.proc.pid, db_pid, everyone)
 
     marks["posting"] = time.time()
-    watchers = [lecturer, *joined]
+    watchers = [lecturer, *joined] if cold is not None else joined
     out = {"posts": [], "refused": [], "failed": []}
     end = time.time() + cfg.seconds
     with ThreadPoolExecutor(4) as pool:
@@ -401,9 +406,11 @@ def figures(cfg: Config, label: str, r: dict, health: list, rss: float, e: dict)
                else f"< {e['cpu_tick_per_poll_s'] * 1e3:.2f} ms")  # an upper bound
     return [
         row(figure="sessions joined", value=f"{r['joined']} / {cfg.students}",
-            note=f"first run finished with the board drawn; ramp {cfg.ramp:.0f} s; +1 lecturer session opened "
-                 f"first in {_fmt(r['cold_open_s'])} (the process's first visit; then {r['settle_s']:.0f} s for the "
-                 f"server to go quiet)"),
+            note=f"first run finished with the board drawn; ramp {cfg.ramp:.0f} s; " + (
+                f"--cold: the students were the server's first visitors; the lecturer joined after them in "
+                f"{_fmt(r['cold_open_s'] or float('nan'))}" if cfg.cold else
+                f"+1 lecturer session opened first in {_fmt(r['cold_open_s'])} (the process's first visit; then "
+                f"{r['settle_s']:.0f} s for the server to go quiet)")),
         row(figure="join time p50 / p95", value=f"{_fmt(pct(r['join_s'], 50))} / {_fmt(pct(r['join_s'], 95))}",
             note="websocket open + rerun request -> first script run finished"),
         row(figure="runs posted", value=f"{len(r['posts']) / posted_s:.2f} /s",
@@ -491,11 +498,12 @@ def main(argv=None) -> None:
                    help="mean seconds between one student's posts")
     p.add_argument("--drain", type=float, default=defaults.drain)
     p.add_argument("--prefill", type=int, default=defaults.prefill, help="runs on the board before anyone joins")
+    p.add_argument("--cold", action="store_true", help="students are the fresh server's first visitors")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     cfg = Config(students=args.students, seconds=args.seconds, database=args.database, ramp=args.ramp,
                  idle=args.idle, post_every=args.post_every, drain=args.drain, prefill=args.prefill,
-                 json=args.json)
+                 cold=args.cold, json=args.json)
     print(table(run_one(cfg)))
 
 
