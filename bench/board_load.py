@@ -23,7 +23,8 @@ Also: the health endpoint's latency, polled every 0.25 s from a process of its o
 and GIL would delay it); the server's RSS at the end; the server's and the database's CPU seconds
 (/proc/<pid>/stat, utime + stime; PostgreSQL: the postmaster, its live backends and its reaped ones), from which
 the per-session cost of a poll and of a board redraw, and a paper estimate of what bigger servers hold.
-Writes JSON to test-artifacts/board-load-<database>.json (or --json PATH).
+Writes JSON to test-artifacts/board-load-<database>.json (or --json PATH). ``--prefill 400`` starts from a board
+late in a class (redraws cost more); ``--cold --ramp 0`` has the students be a fresh server's first visitors.
 """
 
 from __future__ import annotations
