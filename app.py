@@ -1,19 +1,22 @@
 """genlab: explore generative models in the browser. Run with `streamlit run app.py`."""
 
-import streamlit as st
+from ui.coldstart import serial
 
-from ui import board, export, tour_panel
-from ui.pages import catalogue
-from ui.state import (
-    device_select,
-    lecture_mode,
-    preload,
-    sanitize_url,
-    share_query,
-    share_url,
-    url_notes,
-    words,
-)
+with serial():  # a fresh server's first sessions import one at a time (ui/coldstart.py)
+    import streamlit as st
+
+    from ui import board, export, tour_panel
+    from ui.pages import catalogue
+    from ui.state import (
+        device_select,
+        lecture_mode,
+        preload,
+        sanitize_url,
+        share_query,
+        share_url,
+        url_notes,
+        words,
+    )
 
 LECTURE_CSS = """<style>
 .stMarkdown p, .stMarkdown li, [data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p,
@@ -51,7 +54,8 @@ if lecture_mode():
 export.begin_page(page.title)
 board.from_link()  # ?class=CODE on any page joins that class
 tour_panel.begin(page.url_path, by_path)  # ?tour=<name>&stop=<n>: the stop's page, settings and narration
-page.run()
+with serial(first_run_of=page.url_path):  # its first run imports what the page needs
+    page.run()
 tour_panel.finish()  # a stop just entered: once more, so the browser's controls show its settings
 preload()  # torch, in the background, for the next page (the home page itself does not need it)
 

@@ -9,6 +9,7 @@ st.caption("A lecturer opens a class and shows its code; students join with it, 
            "their run. The board draws the whole class at once: the rate–distortion plane, a setting against the "
            "ELBO, a table, and any two runs side by side. It updates by itself as runs arrive.")
 
+board.from_link()  # app.py does it too; a fresh server's first visitors may run this page without app.py
 code = board.joined()
 info, error = board.attempt(board.store().info, code) if code else (None, None)
 if error:

@@ -79,6 +79,8 @@ def test_a_link_with_the_class_code_joins_it_on_any_page():
     code, _ = _open()
     at = open_page("app.py", **{"class": code}).run()
     assert not at.exception and at.session_state["board::code"] == code
+    alone = open_page("85_class_board.py", **{"class": code}).run()  # the page run without app.py
+    assert not alone.exception and alone.session_state["board::code"] == code
     bad = open_page("app.py", **{"class": "nope!"}).run()
     assert not bad.exception and "board::code" not in bad.session_state
     assert any("6 letters" in t.proto.body for t in bad.get("toast"))

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from ui import cursor, export, inplace
+from ui.coldstart import serial
 
 # torch and genlib are imported where they are used, not here: app.py imports this module, and the home
 # page should not wait about a second for torch. ``preload`` imports torch in the background instead.
@@ -94,7 +95,8 @@ def preload() -> None:
         time.sleep(PRELOAD_DELAY_S)
         _importing.set()
         try:
-            import torch  # noqa: F401
+            with serial():  # not beside a first visitor's imports (ui/coldstart.py)
+                import torch  # noqa: F401
         finally:
             _importing.clear()
 
