@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.board_load import PROBE
 from bench.pages import rss_mb
 from tests.browser import ARTIFACTS, AppServer, assert_no_exception, launch, require_browser, screenshot, wait_for_app
 
@@ -41,22 +42,8 @@ HEALTH_LIMIT_S, RERUN_P95_LIMIT_S, RSS_LIMIT_MB = 1.0, 2.0, 3000
 BUSY = "The app is busy"
 
 
-# The health probe runs in a process of its own: in this test's process, Playwright's driver competes for
-# the GIL and would add its own delays to what is meant to measure the server.
-PROBE = """
-import sys, time, urllib.request
-url, out = sys.argv[1], sys.argv[2]
-with open(out, "w", buffering=1) as f:
-    while True:
-        start = time.time()
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                ok = r.read().strip() == b"ok"
-            f.write(f"{start} {time.time() - start} {'ok' if ok else 'not-ok'}\\n")
-        except OSError as e:
-            f.write(f"{start} {time.time() - start} {type(e).__name__}\\n")
-        time.sleep(0.25)
-"""
+# The health probe runs in a process of its own (bench.board_load.PROBE): in this test's process, Playwright's
+# driver competes for the GIL and would add its own delays to what is meant to measure the server.
 
 
 class HealthPoller(threading.Thread):
