@@ -1,5 +1,9 @@
 """Home — what genlab is and what each page teaches."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import numpy as np
 import streamlit as st
 

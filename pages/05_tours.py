@@ -1,5 +1,9 @@
 """Tours — guided lectures through the pages, stop by stop: open one, press Next (or →), follow the narration."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from ui import tours

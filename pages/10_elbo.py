@@ -1,5 +1,9 @@
 """ELBO & β — the VAE objective term by term: reconstruction against KL, β-VAE and KL annealing, trained live."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib import pictures, schedules

@@ -1,5 +1,9 @@
 """Annealing lab — KL schedules side by side on the same seed: constant β, monotonic, cyclical and free bits, live."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib import annealing, pictures

@@ -1,5 +1,9 @@
 """Posterior collapse — watch a VAE with a strong decoder stop using z, and see which cure brings z back."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib import annealing, collapse

@@ -1,5 +1,9 @@
 """Objectives — VAE, β-VAE, InfoVAE, MMD-VAE, MI-VAE and AAE side by side: how each pulls the codes toward the prior."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib import pictures

@@ -1,5 +1,9 @@
 """MMD playground — how maximum mean discrepancy compares two point clouds: kernels, bandwidth, biased vs unbiased."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib.objectives import KERNELS, mmd_across_bandwidths, mmd_terms

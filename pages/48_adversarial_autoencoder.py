@@ -1,5 +1,9 @@
 """Adversarial autoencoder — a discriminator on z shapes the codes into any prior you can sample, live."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib import pictures

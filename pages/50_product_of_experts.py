@@ -1,5 +1,9 @@
 """Product of experts — multiply Gaussian experts, then condition a multimodal VAE on any subset: PoE vs MoE."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib.data import one_per_class

@@ -1,5 +1,9 @@
 """PixelCNN — masks A and B, the growing receptive field and its blind spot, gated PixelCNN, sampling pixel by pixel."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib import pictures

@@ -1,5 +1,9 @@
 """Hierarchical VAE — layers of latents: what the top layer decides, what the lower layers add, trained live."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib import pictures

@@ -1,5 +1,9 @@
 """Inference lab — draw an input, see its true posterior beside q, and how far the ELBO and IWAE sit below log p(x)."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib import drawn, inference, pictures

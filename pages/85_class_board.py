@@ -1,5 +1,9 @@
 """Class board — a room's runs side by side: everyone posts a run, the class compares β, schedules and ELBOs."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from ui import board, board_panels

@@ -1,6 +1,10 @@
 """Your data — upload your own images (.npz, CSV or a zip of PNGs) and use them on every page like the built-in sets;
 load a model you trained before (a .safetensors checkpoint, checked as the command line checks it)."""
 
+from ui.coldstart import through_app
+
+through_app()  # first, before the imports below: a fresh server may run this page without app.py
+
 import streamlit as st
 
 from genlib import checkpoints, pictures, uploads

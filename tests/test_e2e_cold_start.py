@@ -1,6 +1,7 @@
-"""A class opens the link at once on a fresh server: five browser tabs' first visits overlap, and no page shows
-an exception (before ui/coldstart.py, two of five showed "partially initialized module 'pandas'" here: the
-sessions' threads imported the app's packages at the same moment)."""
+"""A class opens the link at once on a fresh server: six browser tabs' first visits overlap, no page shows an
+exception, and every page has come through app.py (its sidebar is there). Before ui/coldstart.py, two of five
+showed "partially initialized module 'pandas'" here (the sessions' threads imported the app's packages at the
+same moment), and a deep link's first run could be given to its page alone, without app.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from tests.browser import AppServer, launch, require_browser, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
-PATHS = ("", "elbo", "latent_space", "elbo", "annealing_lab")
+PATHS = ("", "elbo", "latent_space", "elbo", "annealing_lab", "class_board")
 
 
 def test_first_visits_at_once_on_a_fresh_server():
@@ -31,5 +32,6 @@ def test_first_visits_at_once_on_a_fresh_server():
                 if errors:
                     screenshot(tab, f"cold-start-{path or 'home'}")
                 assert not errors, f"/{path}: {errors[0][:300]}"
+                tab.get_by_text("Lecture mode").first.wait_for(timeout=30000)  # app.py's sidebar
         finally:
             browser.close()

@@ -247,14 +247,15 @@ def test_a_page_with_a_syntax_error_does_not_break_the_catalogue(tmp_path):
 
 
 def test_a_run_in_streamlits_v1_multipage_mode_restarts_through_app_py():
+    """Every page calls ui.coldstart.through_app() first; each run that v1 mode gives a page alone restarts."""
     script = """
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
-from ui.state import _leave_v1_multipage_mode
+from ui.coldstart import through_app
 st.session_state.runs = st.session_state.get("runs", 0) + 1
 if st.session_state.runs == 1:
     PagesManager.uses_pages_directory = True  # a fresh server whose first visitor opened /elbo
-_leave_v1_multipage_mode()
+through_app()
 st.write(f"runs {st.session_state.runs}, v1 {PagesManager.uses_pages_directory}")
 """
     at = AppTest.from_string(script).run()
@@ -282,3 +283,16 @@ def test_the_elbo_page_trains_on_an_uploaded_set_like_a_built_in_one():
     assert not at.exception and at.radio(key="lik").options == ["bernoulli", "categorical"]
     at.button(key="elbo-train").click().run()
     assert not at.exception and not at.error and at.get("progress")
+
+
+def test_every_page_goes_through_app_py_before_its_imports():
+    """The call comes before any other import: those are what a page run alone would race on."""
+    import ast
+
+    from ui.pages import catalogue
+
+    for info in catalogue():
+        body = ast.parse(info.path.read_text(encoding="utf-8")).body[1:]  # after the docstring
+        first, call = body[0], body[1]
+        assert isinstance(first, ast.ImportFrom) and first.module == "ui.coldstart", info.path.name
+        assert isinstance(call, ast.Expr) and ast.unparse(call) == "through_app()", info.path.name

@@ -8,7 +8,14 @@ attribute 'Series'", or "cannot import name 'tour_panel' from 'ui'", on the page
 link with the rest of the class (seen with 5 Chromium tabs opened at once on a fresh server). ``serial()``
 makes those imports take turns: app.py's imports, a page's first run in this process (its imports happen
 then) and the background import of torch (``ui.state.preload``). Once every page has run once, nothing waits.
-This module imports nothing but ``threading``, so importing it cannot take part in such a cycle.
+This module imports nothing but ``threading`` at its top, so importing it cannot take part in such a cycle.
+
+Those imports only go through app.py if the session's run does. Streamlit treats an app with a ``pages/``
+folder as a v1 multipage app until app.py has called ``st.navigation``: the first visitors of a fresh server
+who open a deep link (/class_board?class=...) have their page run alone, without app.py: without its
+sidebar, its ``?class=`` join, and without ``serial`` (30 websocket sessions opening the board at once: 29
+of them failed on "cannot import name 'board_panels' from 'ui'"). So every page calls ``through_app()``
+before its other imports: in v1 mode it leaves it and restarts the run, which then goes through app.py.
 """
 
 from __future__ import annotations
@@ -32,3 +39,17 @@ def serial(first_run_of: str | None = None):
         finally:
             if first_run_of is not None:
                 _ran.add(first_run_of)
+
+
+def through_app() -> None:
+    """Restart a run that Streamlit's v1 multipage mode gave to a page alone, so that it goes through app.py
+    (call first on every page, before its imports). Nothing happens where app.py is running, or in a test
+    that runs a page on its own (no pages/ folder beside it: no v1 mode)."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
+        import streamlit as st
+
+        PagesManager.uses_pages_directory = False  # as app.py's st.navigation would set it
+        st.rerun()

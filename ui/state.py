@@ -418,23 +418,3 @@ def _short(value) -> str:
     text = ",".join(value) if isinstance(value, list) else str(value)
     return text if len(text) <= 24 else text[:20] + "…"
 
-
-# ------------------------------------------------------------------------ the app shell on every page
-
-
-def _leave_v1_multipage_mode() -> None:
-    """Streamlit treats an app with a ``pages/`` folder as a v1 multipage app until app.py has called
-    ``st.navigation``: a fresh server whose first visitor opens /elbo runs pages/10_elbo.py alone, without
-    app.py's sidebar (lecture mode, share link, export), and stays so until someone opens "/". Every page
-    imports this module, so here the flag is dropped and the run restarted through app.py."""
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-    except ImportError:  # Streamlit moved it: nothing to repair
-        return
-    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-_leave_v1_multipage_mode()
