@@ -188,3 +188,16 @@ def test_a_database_out_of_reach_is_a_sentence(monkeypatch):
     at.text_input(key="board-open-title").set_value("Lecture 7")
     at.button(key="board-open").click().run()
     assert not at.exception and "cannot be used right now" in at.error[0].value
+
+
+def test_the_redraw_budget_allows_its_rate_and_no_more(monkeypatch):
+    from ui import board_panels
+
+    clock = [100.0]
+    monkeypatch.setattr(board_panels.time, "monotonic", lambda: clock[0])
+    budget = board_panels._Budget(rate=4.0)
+    assert [budget.take() for _ in range(6)] == [True] * 4 + [False] * 2, "a burst of at most the rate"
+    clock[0] += 0.5
+    assert [budget.take() for _ in range(3)] == [True, True, False], "tokens come back at the rate"
+    clock[0] += 60
+    assert sum(budget.take() for _ in range(10)) == 4, "an idle minute saves no more than one burst"

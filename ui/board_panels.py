@@ -2,11 +2,20 @@
 student's tools. Storage is ``classroom`` through ``ui.board``; figures are ``ui.figures_board``.
 
 The board refreshes itself: a small fragment asks the database every ``POLL_S`` seconds for the class's
-version (one query a second for the whole process, shared through a cache), and only when it changed does
-the page draw again, so a room of idle sessions costs little.
+version (one query per ``VERSION_TTL_S`` for the whole process, shared through a cache), and only when it
+changed does the page draw again, so a room of idle sessions costs little. Each redraw is a full run of the
+page (~25 ms of a core with 86 posts on 2 cores, ~55 ms with 420), and a busy class changes the board at
+every poll: with 100 students posting every 20 s on average, every session wanted a redraw at every poll
+(50 a second), the server fell behind and its health endpoint stopped answering within 5 s
+(``python -m bench.board_load --students 100``). So the process allows itself ``REDRAWS_PER_S`` board
+redraws a second, all sessions together; a session refused one draws at a later poll. A large room sees a
+post a few seconds later instead of the server stalling.
 """
 
 from __future__ import annotations
+
+import threading
+import time
 
 import streamlit as st
 
@@ -15,6 +24,28 @@ from ui.state import plot, words
 
 POLL_S = 2.0  # seconds between two looks at the class's version
 VERSION_TTL_S = 0.5  # the sessions of one process share one version query per this many seconds
+REDRAWS_PER_S = 12.0  # board redraws a process allows itself a second (~0.3-0.7 of a core), all sessions
+
+
+class _Budget:
+    """A token bucket: ``take()`` is True at most ``rate`` times a second on average (bursts of ``rate``)."""
+
+    def __init__(self, rate: float):
+        self.rate, self.tokens, self.last = rate, rate, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
+
+
+_redraws = _Budget(REDRAWS_PER_S)
 
 
 @st.cache_data(ttl=VERSION_TTL_S, show_spinner=False, max_entries=512)
@@ -22,9 +53,9 @@ def _version(code: str) -> int:
     return board.store().version(code)
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
-def _posts(code: str, version: int, include_hidden: bool) -> list:
-    return board.store().posts(code, include_hidden=include_hidden)
+@st.cache_resource(show_spinner=False, max_entries=128)  # shared, not copied: posts are frozen and never changed
+def _posts(code: str, version: int, include_hidden: bool) -> tuple:
+    return tuple(board.store().posts(code, include_hidden=include_hidden))
 
 
 def lobby() -> None:
@@ -83,7 +114,7 @@ def live_board(code: str) -> None:
             changed = _version(code) != seen
         except Exception:  # noqa: BLE001 - the database is away for a moment: look again next time
             changed = False
-        if changed:
+        if changed and _redraws.take():  # else at a later poll: the process's redraw budget is spent
             st.rerun()
 
     poll()
