@@ -190,14 +190,15 @@ def test_a_database_out_of_reach_is_a_sentence(monkeypatch):
     assert not at.exception and "cannot be used right now" in at.error[0].value
 
 
-def test_the_redraw_budget_allows_its_rate_and_no_more(monkeypatch):
+def test_the_redraw_interval_shares_the_process_budget_among_the_sessions_watching(monkeypatch):
     from ui import board_panels
 
     clock = [100.0]
     monkeypatch.setattr(board_panels.time, "monotonic", lambda: clock[0])
-    budget = board_panels._Budget(rate=4.0)
-    assert [budget.take() for _ in range(6)] == [True] * 4 + [False] * 2, "a burst of at most the rate"
-    clock[0] += 0.5
-    assert [budget.take() for _ in range(3)] == [True, True, False], "tokens come back at the rate"
-    clock[0] += 60
-    assert sum(budget.take() for _ in range(10)) == 4, "an idle minute saves no more than one burst"
+    monkeypatch.setattr(board_panels, "_watching", {})
+    assert board_panels.redraw_interval("a") == board_panels.POLL_S, "a few watchers: every poll"
+    for i in range(99):
+        board_panels.redraw_interval(f"s{i}")
+    assert board_panels.redraw_interval("a") == pytest.approx(100 / board_panels.REDRAWS_PER_S)
+    clock[0] += 3 * board_panels.POLL_S + 1  # the others closed their tabs: only "a" polls on
+    assert board_panels.redraw_interval("a") == board_panels.POLL_S
