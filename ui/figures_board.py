@@ -35,10 +35,9 @@ def label(post) -> str:
 
 
 def _hover(post) -> str:
-    bits = [f"<b>{html.escape(post.author)}</b> · {html.escape(post.page)} · seed {post.seed}"]
-    bits += [f"{title} {value:.2f}" for key, title in METRICS.items()
-             if (value := _number(post.metrics.get(key))) is not None]
-    return "<br>".join(bits)
+    """Who posted a point (the axes' values come from the hover template): the board sends this for every
+    post to every session at each redraw, so it stays short."""
+    return f"<b>{html.escape(post.author)}</b> · {html.escape(post.page)} · seed {post.seed}"
 
 
 def rate_distortion(posts, *, mine: set[int] = frozenset(), picked: tuple[int, ...] = (), height: int = 380):
@@ -54,7 +53,8 @@ def rate_distortion(posts, *, mine: set[int] = frozenset(), picked: tuple[int, .
             continue
         traces.append({"type": "scatter", "mode": "markers", "name": html.escape(page),
                        "x": [p.metrics["kl"] for p in group], "y": [p.metrics["recon"] for p in group],
-                       "text": [_hover(p) for p in group], "hovertemplate": "%{text}<extra></extra>",
+                       "text": [_hover(p) for p in group],
+                       "hovertemplate": "%{text}<br>KL %{x:.2f}, recon %{y:.2f} nats<extra></extra>",
                        "marker": {"size": 11, "color": CATEGORICAL[i % len(CATEGORICAL)],
                                   "symbol": ["diamond" if p.id in mine else "circle" for p in group],
                                   "line": {"width": [3 if p.id in picked else 0.5 for p in group],
@@ -86,7 +86,9 @@ def against(posts, setting: str, metric: str = "elbo", *, height: int = 340):
     numeric = all(_number(s) is not None and not isinstance(s, bool) for _, s, _ in rows)
     xs = [float(s) if numeric else html.escape(str(s)) for _, s, _ in rows]
     trace = {"type": "scatter", "mode": "markers", "x": xs, "y": [m for _, _, m in rows],
-             "text": [_hover(p) for p, _, _ in rows], "hovertemplate": "%{text}<extra></extra>",
+             "text": [_hover(p) for p, _, _ in rows],
+             "hovertemplate": f"%{{text}}<br>{html.escape(setting)} %{{x}}, {METRICS.get(metric, metric)} %{{y:.2f}}"
+                              "<extra></extra>",
              "marker": {"size": 11, "color": CATEGORICAL[0], "opacity": 0.85}}
     xaxis = {"title": {"text": html.escape(setting)}}
     if not numeric:
