@@ -200,5 +200,5 @@ def test_the_redraw_interval_shares_the_process_budget_among_the_sessions_watchi
     for i in range(99):
         board_panels.redraw_interval(f"s{i}")
     assert board_panels.redraw_interval("a") == pytest.approx(100 / board_panels.REDRAWS_PER_S)
-    clock[0] += 3 * board_panels.POLL_S + 1  # the others closed their tabs: only "a" polls on
+    clock[0] += board_panels.WATCHING_S + 1  # the others closed their tabs: only "a" looks on
     assert board_panels.redraw_interval("a") == board_panels.POLL_S

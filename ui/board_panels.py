@@ -8,10 +8,12 @@ page (~25 ms of a core with 86 posts on 2 cores, ~55 ms with 420), and a busy cl
 every poll: with 100 students posting every 20 s on average, every session wanted a redraw at every poll
 (50 a second), the server fell behind and its health endpoint stopped answering within 5 s
 (``python -m bench.board_load --students 100``). So the process allows itself about ``REDRAWS_PER_S`` board
-redraws a second, all sessions together, shared fairly: a session redraws at most once every
-``redraw_interval()`` seconds (the sessions watching a board in this process over ``REDRAWS_PER_S``, and at
-least ``POLL_S``). A large room sees a post a few seconds later instead of the server stalling. (A token
-bucket shared by all sessions capped the rate too, but starved some: the p95 of a post's arrival was 52 s.)
+redraws a second, all sessions together, shared fairly: a session looks (and redraws) once every
+``redraw_interval()`` seconds: the sessions watching a board in this process over ``REDRAWS_PER_S``, and at
+least ``POLL_S``. A large room sees a post a few seconds later instead of the server stalling. (A token
+bucket shared by all sessions capped the redraws too, but starved some: the p95 of a post's arrival was 52 s;
+and each look is a script run on a thread that the server's event loop starts and waits for: at 50 looks a
+second, with the GIL contended, the health endpoint waited seconds behind those starts.)
 """
 
 from __future__ import annotations
@@ -26,22 +28,23 @@ from ui.state import plot, words
 
 POLL_S = 2.0  # seconds between two looks at the class's version
 VERSION_TTL_S = 0.5  # the sessions of one process share one version query per this many seconds
-REDRAWS_PER_S = 12.0  # board redraws a process allows itself a second (~0.3-0.7 of a core), all sessions
+REDRAWS_PER_S = 6.0  # board redraws a process allows itself a second (~0.3-0.4 of a core), all sessions
 
 
-_watching: dict[str, float] = {}  # session -> when it last polled a board (this process)
+_watching: dict[str, float] = {}  # session -> when it last looked at a board (this process)
+WATCHING_S = 30.0  # a session that has not looked for this long has closed its tab
 _watching_lock = threading.Lock()
 
 
 def redraw_interval(session: str) -> float:
-    """Seconds a session waits between two redraws of its board: the sessions watching a board in this
-    process (those that polled within the last three polls; ``session`` has just polled) over the process's
-    redraw budget, and at least one poll."""
+    """Seconds between two looks of a session at its board: the sessions watching a board in this process
+    (those that looked within ``WATCHING_S``; ``session`` looks now) over the process's redraw budget, and at
+    least ``POLL_S``."""
     now = time.monotonic()
     with _watching_lock:
         _watching[session] = now
         for other, last in list(_watching.items()):
-            if now - last > 3 * POLL_S:
+            if now - last > WATCHING_S:
                 del _watching[other]
         watchers = len(_watching)
     return max(POLL_S, watchers / REDRAWS_PER_S)
@@ -106,16 +109,15 @@ def live_board(code: str) -> None:
     seen = _version(code)
     posts = _posts(code, seen, lecturer)
     draw(code, posts, lecturer)
-    drawn_at = time.monotonic()
 
-    @st.fragment(run_every=POLL_S)
+    @st.fragment(run_every=redraw_interval(board.session_token()))  # a busy process: each turn comes less often
     def poll():
+        redraw_interval(board.session_token())  # still watching
         try:
             changed = _version(code) != seen
         except Exception:  # noqa: BLE001 - the database is away for a moment: look again next time
             changed = False
-        wait = redraw_interval(board.session_token())  # a busy process: each session's turn comes less often
-        if changed and time.monotonic() - drawn_at >= wait - POLL_S / 4:
+        if changed:
             st.rerun()
 
     poll()
