@@ -114,10 +114,12 @@ def test_garbage_in_the_url_is_ignored_not_a_traceback():
 def test_the_home_page_path_does_not_import_torch():
     """app.py's own imports stay light (torch takes about a second): torch is imported by pages that use
     it, or in the background by ``ui.state.preload``."""
-    code = ("import sys\nimport streamlit\nfrom ui import export, pages, state\n"
+    code = ("import sys\nimport streamlit\nfrom ui import board, coldstart, export, pages, state, tour_panel\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "assert 'sqlalchemy' not in sys.modules, 'the board storage was imported'\n"
             "assert state.device_choices() == ['cpu']\n"
-            "state.preload(); state._preloader.join(60)\n"
-            "assert 'torch' in sys.modules and state._torch_if_loaded() is sys.modules['torch']\n")
+            "state.preload(); state._preloader.join(90)\n"
+            "assert 'torch' in sys.modules and state._torch_if_loaded() is sys.modules['torch']\n"
+            "assert {'torch._dynamo', 'scipy.signal'} <= set(sys.modules), 'the later imports'\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -8,6 +8,7 @@ including the user's own uploads (``dataset_select``, ``get_dataset``), and shar
 
 from __future__ import annotations
 
+import importlib
 import math
 import sys
 import threading
@@ -80,15 +81,19 @@ _importing = threading.Event()  # set while the preload thread is importing
 # Started at once, the import (a second of CPU and GIL) delayed the home page's first paint by about a
 # second on 2 cores (median title paint 2.7 s vs 1.8 s without it): the browser is still loading the page.
 PRELOAD_DELAY_S = 1.0
+# Then, one by one, what a page's first use would otherwise import on the click's path (each about a second on
+# 2 cores, measured with py-spy on the Annealing lab's first run): torch's first optimiser imports torch._dynamo
+# (the lab builds one per shipped run), and smoothing a curve imports scipy.signal.
+LATER_IMPORTS = ("torch._dynamo", "scipy.signal")
 
 
 def preload() -> None:
-    """Import torch (the one slow import: about a second on 2 cores; genlib's own modules take ms) in a
-    background thread, once per process, a second after the first page has run, so that the next page
-    that trains or draws a model does not wait for it. The thread touches no
-    Streamlit; a page that imports torch meanwhile simply waits for the same import to finish."""
+    """Import torch (the one slow import: about a second on 2 cores; genlib's own modules take ms), then
+    ``LATER_IMPORTS``, in a background thread, once per process, a second after the first page has run, so
+    that the next page that trains or draws a model does not wait for them. The thread touches no
+    Streamlit; a page that imports one meanwhile simply waits for the same import to finish."""
     global _preloader
-    if "torch" in sys.modules or not _preloading.acquire(blocking=False):
+    if not _preloading.acquire(blocking=False):
         return
 
     def work():
@@ -99,6 +104,9 @@ def preload() -> None:
                 import torch  # noqa: F401
         finally:
             _importing.clear()
+        for module in LATER_IMPORTS:  # one at a time: a page's first run may take its turn in between
+            with serial():
+                importlib.import_module(module)
 
     _preloader = threading.Thread(target=work, name="genlab-preload", daemon=True)
     _preloader.start()
