@@ -296,3 +296,32 @@ def test_every_page_goes_through_app_py_before_its_imports():
         first, call = body[0], body[1]
         assert isinstance(first, ast.ImportFrom) and first.module == "ui.coldstart", info.path.name
         assert isinstance(call, ast.Expr) and ast.unparse(call) == "through_app()", info.path.name
+
+
+def test_a_background_import_lets_a_waiting_visitor_go_first():
+    import threading
+    import time
+
+    from ui import coldstart
+
+    order = []
+
+    def visitor():
+        with coldstart.serial():
+            order.append("visitor")
+
+    def background():
+        with coldstart.serial(background=True):
+            order.append("background")
+
+    with coldstart.serial():  # a first run holds the turn; a visitor and a background import queue behind it
+        v = threading.Thread(target=visitor)
+        v.start()
+        while not coldstart._waiting[0]:
+            time.sleep(0.001)
+        b = threading.Thread(target=background)
+        b.start()
+        time.sleep(0.1)
+    v.join(5)
+    b.join(5)
+    assert order == ["visitor", "background"]

@@ -8,7 +8,7 @@ attribute 'Series'", or "cannot import name 'tour_panel' from 'ui'", on the page
 link with the rest of the class (seen with 5 Chromium tabs opened at once on a fresh server). ``serial()``
 makes those imports take turns: app.py's imports, a page's first run in this process (its imports happen
 then) and the background import of torch (``ui.state.preload``). Once every page has run once, nothing waits.
-This module imports nothing but ``threading`` at its top, so importing it cannot take part in such a cycle.
+This module imports nothing but ``threading`` and ``time`` at its top, so importing it cannot take part in such a cycle.
 
 Those imports only go through app.py if the session's run does. Streamlit treats an app with a ``pages/``
 folder as a v1 multipage app until app.py has called ``st.navigation``: the first visitors of a fresh server
@@ -22,23 +22,40 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 _lock = threading.RLock()
 _ran: set[str] = set()  # pages that have run once in this process: their imports are done
+_waiting = [0]  # visitors' runs waiting for the turn: background imports let them go first
+_count = threading.Lock()
 
 
 @contextlib.contextmanager
-def serial(first_run_of: str | None = None):
-    """Hold the import turn (with ``first_run_of``: only for that page's first run in this process)."""
+def serial(first_run_of: str | None = None, *, background: bool = False):
+    """Hold the import turn (with ``first_run_of``: only for that page's first run in this process). A
+    ``background`` holder (``ui.state.preload``) takes its turn only when no visitor's run is waiting, so a
+    page waits at most for the one background import under way, not for all of them."""
     if first_run_of is not None and first_run_of in _ran:
         yield
         return
-    with _lock:
-        try:
-            yield
-        finally:
-            if first_run_of is not None:
-                _ran.add(first_run_of)
+    if background:
+        while _waiting[0]:
+            time.sleep(0.02)
+    else:
+        with _count:
+            _waiting[0] += 1
+    try:
+        _lock.acquire()
+    finally:
+        if not background:
+            with _count:
+                _waiting[0] -= 1
+    try:
+        yield
+    finally:
+        _lock.release()
+        if first_run_of is not None:
+            _ran.add(first_run_of)
 
 
 def through_app() -> None:

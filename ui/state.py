@@ -100,12 +100,12 @@ def preload() -> None:
         time.sleep(PRELOAD_DELAY_S)
         _importing.set()
         try:
-            with serial():  # not beside a first visitor's imports (ui/coldstart.py)
+            with serial(background=True):  # not beside a first visitor's imports (ui/coldstart.py)
                 import torch  # noqa: F401
         finally:
             _importing.clear()
-        for module in LATER_IMPORTS:  # one at a time: a page's first run may take its turn in between
-            with serial():
+        for module in LATER_IMPORTS:  # one at a time: a visitor's first run waiting goes first
+            with serial(background=True):
                 importlib.import_module(module)
 
     _preloader = threading.Thread(target=work, name="genlab-preload", daemon=True)
