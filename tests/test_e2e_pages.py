@@ -77,12 +77,24 @@ def train_then_pause(page) -> str:
     return "train + pause"
 
 
+def open_a_class(page) -> str:
+    """The Class board's lobby: open a class; the board of the new class replaces the lobby."""
+    title = page.locator(".st-key-board-open-title input").first
+    title.fill("Lecture 1")
+    title.press("Enter")
+    settle(page)
+    page.locator(".st-key-board-open button").first.click()
+    page.wait_for_function("() => /Lecture 1 · class [A-Z2-9]{6}/.test(document.body.innerText)", timeout=30000)
+    return "class opened"
+
+
 # page stem -> (interaction, whether the page draws a plotly figure before any interaction)
 INTERACTIONS = {
     "00_home": (flip_toggle, False),
     "05_tours": (flip_toggle, False),
     "10_elbo": (train_then_pause, True),
     "60_pixelcnn": (choose_radio, True),
+    "85_class_board": (open_a_class, False),
 }
 DEFAULT = (move_first_slider, True)
 
