@@ -73,9 +73,9 @@ def test_lockstep_and_probed_runs_each_get_their_model(digits, digits_test):
     probed = ProbedRun(TrainingRun(build("vae", digits.shape, latent_dim=2, hidden=(16,)), digits, steps=10),
                        digits_test.x[:16])
     probed.advance(4)
-    flat = dict(downloads._flatten({"lab": lab, "probed": probed}))
+    flat = dict(downloads.models_of_runs({"lab": lab, "probed": probed}))
     assert set(flat) == {"lab / constant", "lab / cyclical", "probed"}
-    assert dict(downloads._flatten({"lab": lab})).keys() == {"constant", "cyclical"}
+    assert dict(downloads.models_of_runs({"lab": lab})).keys() == {"constant", "cyclical"}
     for name, member in flat.items():
         model = checkpoints.load_bytes(downloads.checkpoint_bytes(member))
         assert model.checkpoint["step"] == member.step and model.checkpoint["data"] == "digits", name

@@ -167,11 +167,11 @@ def run_metrics(run, heldout=None) -> dict:
 
 def _members(runs: dict):
     """(name, run, held-out data) for every model of a page's runs (a lock-step group's members each)."""
-    from ui.downloads import _flatten
+    from ui.downloads import models_of_runs
 
     for name, run in runs.items():
         heldout = getattr(run, "heldout", None)
-        for sub, member in _flatten({name: run}):
+        for sub, member in models_of_runs({name: run}):
             yield sub, member, heldout
 
 

@@ -25,7 +25,7 @@ _lock = threading.Lock()
 
 def run_downloads(key: str, runs: dict | None) -> None:
     """Download buttons (model .safetensors, records .csv) for every run of ``runs`` that has trained."""
-    trained = [(name, run) for name, run in _flatten(runs or {}) if run.step > 0]
+    trained = [(name, run) for name, run in models_of_runs(runs or {}) if run.step > 0]
     if not trained:
         return
     with st.expander("Download the trained model and its records", icon=":material/download:"):
@@ -81,7 +81,7 @@ def _flat_record(record: dict) -> dict:
     return row
 
 
-def _flatten(runs: dict):
+def models_of_runs(runs: dict):
     """(name, run) for every run with a model: a lock-step group's runs each under "group / name"."""
     for name, run in runs.items():
         inner = getattr(run, "runs", None)
