@@ -14,6 +14,8 @@ import secrets
 
 import streamlit as st
 
+from ui import export
+
 _CODE, _KEYS, _SESSION, _NAME, _POSTED = "board::code", "board::keys", "board::session", "board::name", "board::posted"
 EVAL_EXAMPLES, EVAL_SAMPLES = 500, 10  # a post's metrics: this many held-out examples, importance samples
 
@@ -186,10 +188,9 @@ def _post(key: str, runs: dict, settings: dict) -> None:
     except Exception as e:  # noqa: BLE001 - a model the metrics do not know: a sentence, not a traceback
         st.session_state[_POSTED] = (key, None, f"This run's metrics could not be measured ({e}): it was not posted.")
         return
-    page = st.session_state.get("export::title", "genlab")
     run_settings = {**settings, **({"run": chosen} if len(members) > 1 else {})}
-    seed = int(getattr(getattr(run, "run", run), "seed", settings.get("seed", 0)) or 0)
-    post_id, error = attempt(store().post, code, author=name, session=session_token(), page=page,
+    seed = int(getattr(run, "run", run).seed)  # a ProbedRun wraps its TrainingRun
+    post_id, error = attempt(store().post, code, author=name, session=session_token(), page=export.page_title(),
                              settings=run_settings, seed=seed, metrics=metrics)
     st.session_state[_POSTED] = (key, post_id, error)
 

@@ -62,9 +62,11 @@ def through_app() -> None:
     """Restart a run that Streamlit's v1 multipage mode gave to a page alone, so that it goes through app.py
     (call first on every page, before its imports). Nothing happens where app.py is running, or in a test
     that runs a page on its own (no pages/ folder beside it: no v1 mode)."""
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:  # Streamlit moved them: nothing to repair, and no page may fail on it
+        return
     if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
         import streamlit as st
 

@@ -24,6 +24,11 @@ def begin_page(title: str) -> None:
     st.session_state[_TITLE] = title
 
 
+def page_title() -> str:
+    """The title of the page this run draws (app.py's ``begin_page``), "genlab" outside the app."""
+    return st.session_state.get(_TITLE, "genlab")
+
+
 def collect(fig, key: str | None = None) -> None:
     """Remember ``fig`` for the export; a figure with the same key replaces the earlier one."""
     figures = st.session_state.setdefault(_FIGURES, {})
@@ -52,7 +57,7 @@ def page_html(figures: dict, title: str = "genlab") -> str:
 
 def export_button(container=st) -> None:
     """One download button for the figures this run drew (nothing when the page drew none)."""
-    collected, title = figures(), st.session_state.get(_TITLE, "genlab")
+    collected, title = figures(), page_title()
     if not collected:
         return
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "page"
