@@ -3,7 +3,7 @@
 The annealing lab trains up to four MLP VAEs that differ only in their β schedule and free bits. At this
 size a step is mostly fixed cost (dispatch, autograd, the optimiser), so four runs stepped one after another
 cost four times one run. Stacked, they share it: each linear layer of the R runs is one batched matrix
-product (``torch.bmm``, (R, B, in) x (R, in, out)), the loss is the sum of the runs' losses, so the weights
+product (``torch.bmm``, (R, B, in) x (R, out, in)ᵀ), the loss is the sum of the runs' losses, so the weights
 of each run get exactly their own gradient, and one fused Adam step over the stacked tensors is, element by
 element, R separate Adam steps (the same moments, the same step count).
 
@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from genlib.distributions import gaussian_kl
-from genlib.models.base import summarize
+from genlib.models.base import summarize_runs
 from genlib.models.vae import VAE
 from genlib.nn import MLP, adam
 from genlib.train import flush_denormals
@@ -93,34 +93,70 @@ def free_bits(kl_per_dim: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
 
 
 class StackedLinear:
-    """The ``nn.Linear`` layers of R runs as one: weight (R, in, out) and bias (R, 1, out), leaf tensors."""
+    """The ``nn.Linear`` layers of R runs as one: weight (R, out, in), each run's laid out as its layer's,
+    and bias (R, 1, out), leaf tensors.
+
+    Its output, its input's gradient and its own gradients are written into the same buffers every step:
+    they stay where the cache has them, and no step allocates them anew."""
 
     def __init__(self, layers: list[nn.Linear]):
         self.layers = layers
         with torch.no_grad():
-            self.weight = torch.stack([l.weight.t() for l in layers]).requires_grad_()  # (R, in, out)
+            self.weight = torch.stack([l.weight for l in layers]).requires_grad_()  # (R, out, in)
             self.bias = torch.stack([l.bias for l in layers]).unsqueeze(1).requires_grad_()  # (R, 1, out)
+        self.weight.grad, self.bias.grad = torch.zeros_like(self.weight), torch.zeros_like(self.bias)
+        self._buffers: dict = {}  # (what, batch size) -> a tensor written in place each step
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
-        if h.dim() == 2:  # the shared input batch (B, in)
-            h = h.expand(len(self.layers), *h.shape)
-        return torch.bmm(h, self.weight).add_(self.bias)  # (R, B, out)
+        h = self._runs(h)
+        out = self._buffer("out", h.shape[1], self.weight.shape[1])
+        return torch.baddbmm(self.bias, h, self.weight.transpose(1, 2), out=out)
+
+    def backward(self, h: torch.Tensor, d: torch.Tensor, input_grad: bool = True) -> torch.Tensor | None:
+        """Set the weight's and bias's ``grad`` from d = dL/d(output) (R, B, out) at input h; return dL/dh."""
+        torch.bmm(d.transpose(1, 2), self._runs(h), out=self.weight.grad)
+        torch.sum(d, 1, keepdim=True, out=self.bias.grad)
+        if not input_grad:
+            return None
+        return torch.bmm(d, self.weight, out=self._buffer("dx", d.shape[1], self.weight.shape[2]))
+
+    def _runs(self, h: torch.Tensor) -> torch.Tensor:
+        return h.expand(len(self.layers), *h.shape) if h.dim() == 2 else h  # the shared input batch (B, in)
+
+    def _buffer(self, what: str, batch: int, width: int) -> torch.Tensor:
+        key = (what, batch)
+        if key not in self._buffers:
+            self._buffers[key] = self.weight.new_empty(len(self.layers), batch, width)
+        return self._buffers[key]
 
     def params(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.weight, self.bias
 
 
 class StackedMLP:
-    """The ``genlib.nn.MLP`` of R runs: stacked linear layers, ReLU in place between them."""
+    """The ``genlib.nn.MLP`` of R runs: stacked linear layers, ReLU in place between them, and the
+    backward pass by hand (``backward``), which autograd would take through the same products."""
 
     def __init__(self, mlps: list[MLP]):
         self.steps = [StackedLinear([m[i] for m in mlps]) if isinstance(mlps[0][i], nn.Linear) else mlps[0][i]
                       for i in range(len(mlps[0]))]
 
-    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+    def __call__(self, h: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The output, and what ``backward`` needs: the input of every step and the last output."""
+        seen = [h]
         for step in self.steps:
-            h = step(h)
-        return h
+            seen.append(step(seen[-1]))  # a ReLU works in place: its input and output are one tensor
+        return seen[-1], seen
+
+    def backward(self, seen: list[torch.Tensor], d: torch.Tensor, input_grad: bool = True) -> torch.Tensor | None:
+        """Every layer's gradients from d = dL/d(output), walking the steps back; return dL/d(input)."""
+        for k in reversed(range(len(self.steps))):
+            step = self.steps[k]
+            if isinstance(step, StackedLinear):
+                d = step.backward(seen[k], d, input_grad=input_grad or k > 0)
+            else:  # ReLU: the gradient passes where the output is positive (autograd's own kernel)
+                d = torch.ops.aten.threshold_backward(d, seen[k + 1], 0.0)
+        return d
 
     @property
     def linears(self) -> list[StackedLinear]:
@@ -128,10 +164,13 @@ class StackedMLP:
 
 
 class StackedVAE:
-    """R MLP VAEs of one architecture (``signature``) as one: the VAE objective of each run, at once.
+    """R MLP VAEs of one architecture (``signature``) as one: the VAE objective of each run and its gradient.
 
-    ``loss_terms(x, beta)`` mirrors ``VAE.loss_parts`` line by line for R runs (the tests hold it to the
-    VAE's own numbers): reconstruction and KL per example, β(step) · KL with each run's free bits."""
+    ``step(x, beta)`` mirrors ``VAE.loss_parts`` line by line for R runs (the tests hold it to the VAE's
+    own numbers and to autograd's gradients of each run's own loss): reconstruction and KL per example,
+    β(step) · KL with each run's free bits. Its backward pass is written out (``StackedMLP.backward`` and
+    the closed-form gradients of the reconstruction and the KL): at this size autograd's bookkeeping costs
+    a good part of a step, and the hand-written pass has none."""
 
     def __init__(self, models: list[VAE]):
         first = models[0]
@@ -148,28 +187,47 @@ class StackedVAE:
     def parameters(self) -> list[torch.Tensor]:
         return [t for layer in self.linears() for t in layer.params()]
 
-    def loss_terms(self, x: torch.Tensor, beta: torch.Tensor) -> dict:
-        """x (B, ...) the shared batch, beta (R, 1) each run's β at this step -> terms with a run axis first."""
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, beta: torch.Tensor) -> dict:
+        """x (B, ...) the shared batch, beta (R, 1) each run's β at this step -> terms with a run axis first.
+
+        Sets every stacked tensor's ``grad`` to the gradient of the runs' summed loss: each run's gradient
+        is that of its own loss, the batch mean of recon + β · KL."""
         x = self.likelihood.prepare(x)
-        h = self.encoder(x.flatten(1))  # (R, B, 2D)
+        h, seen_encoder = self.encoder(x.flatten(1))  # (R, B, 2D)
         mu, logvar = h.chunk(2, dim=-1)  # (R, B, D) each
         eps = torch.randn(mu.shape[1:], device=mu.device, dtype=mu.dtype)  # (B, D): the draw every run makes
-        z = mu + torch.exp(0.5 * logvar) * eps  # genlib.distributions.reparameterize, ε shared by the runs
-        r, b = mu.shape[:2]
-        out = self.decoder(z).reshape(r * b, -1)  # (R B, n_out)
-        x_logits = self.likelihood.unflatten(out, self.data_shape).reshape(r, b, *self.out_shape)
-        recon = -self.likelihood.log_prob(x_logits, x)  # (R, B) nats per example
+        std = torch.exp(0.5 * logvar)
+        z = mu + std * eps  # genlib.distributions.reparameterize, ε shared by the runs
+        out, seen_decoder = self.decoder(z)  # (R, B, n_out)
+        recon, d_out = self._recon(out, x)  # (R, B) nats per example, d(Σ_r mean_b recon)/d out
         kl_per_dim = gaussian_kl(mu, logvar)  # (R, B, D)
         kl = kl_per_dim.sum(-1)
-        reg = beta * free_bits(kl_per_dim, self.lam)  # (R, B)
+        above = (kl_per_dim.mean(1, keepdim=True) > self.lam) | (self.lam <= 0)  # (R, 1, D)
+        reg = beta * torch.where(above, kl_per_dim, self.lam).sum(-1)  # (R, B): free_bits for R runs
+        d_z = self.decoder.backward(seen_decoder, d_out)
+        # the KL's gradient where a dimension counts, β / B each: ∂KL/∂μ = μ, ∂KL/∂logvar = (σ² - 1) / 2
+        weight = beta.unsqueeze(-1) * above / x.shape[0]  # (R, 1, D)
+        d_mu = d_z + weight * mu
+        d_logvar = 0.5 * (d_z * eps * std + weight * (std * std - 1.0))
+        self.encoder.backward(seen_encoder, torch.cat([d_mu, d_logvar], dim=-1), input_grad=False)
         return {"loss": (recon + reg).mean(1), "recon": recon, "kl": kl, "elbo": -(recon + kl),
                 "kl_per_dim": kl_per_dim}
 
-
-def _zero_grad(optimizer) -> None:
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            p.grad = None
+    def _recon(self, out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-log p(x | z) of each run and example (R, B), and its gradient (summed over runs, batch mean)
+        with respect to the decoder's outputs (R, B, n_out)."""
+        r, b = out.shape[:2]
+        if self.likelihood.name == "bernoulli":  # d/dl of BCE(l, x) = sigmoid(l) - x
+            logits = out.reshape(r, b, *self.out_shape)
+            recon = -self.likelihood.log_prob(logits, x)
+            return recon, torch.sigmoid(out).sub_(x.flatten(1)).div_(b)
+        with torch.enable_grad():  # another likelihood: autograd through its log-probability alone
+            leaf = out.detach().requires_grad_()
+            logits = self.likelihood.unflatten(leaf.reshape(r * b, -1), self.data_shape)
+            recon = -self.likelihood.log_prob(logits.reshape(r, b, *self.out_shape), x)
+            (grad,) = torch.autograd.grad(recon.sum() / b, leaf)
+        return recon.detach(), grad
 
 
 class StackedRuns:
@@ -192,9 +250,8 @@ class StackedRuns:
         betas = [[run.model.beta(first + k) for run in self.runs] for k in range(n_steps)]  # (T, R) floats
         beta_t = torch.tensor(betas, device=lead.device).unsqueeze(-1)  # (T, R, 1)
         alive = list(range(len(self.runs)))  # runs still training
-        keep = torch.ones(len(self.runs), dtype=torch.bool, device=lead.device)
-        terms: list[list[dict]] = [[] for _ in self.runs]  # each run's terms of each step, records at the end
-        ends: list[list[float]] = [[] for _ in self.runs]
+        steps: list[dict] = []  # each step's terms, a run axis first: the records are made at the end
+        ran: list[tuple[list[int], float]] = []  # each step's runs that took it, and when it ended
         for run in self.runs:
             run.model.train()
         cuda = lead.device.type == "cuda"
@@ -202,44 +259,42 @@ class StackedRuns:
             lead._use_noise_stream()
             start = time.perf_counter()
             for k in range(n_steps):
-                t = stack.loss_terms(lead._next_batch(), beta_t[k])
-                total = t["loss"].sum() if len(alive) == len(self.runs) else torch.where(keep, t["loss"], 0).sum()
+                t = stack.step(lead._next_batch(), beta_t[k])
+                total = t["loss"].sum() if len(alive) == len(self.runs) else t["loss"][alive].sum()
                 if not math.isfinite(total.item()):  # a run whose loss is not finite stops before this step
                     values = t["loss"].tolist()
                     for i in [i for i in alive if not math.isfinite(values[i])]:
-                        self._stop(i, stack, optimizer, first + k + 1, values[i], terms, ends)
-                        keep[i] = False
-                    alive = [i for i in alive if keep[i]]
+                        self._stop(i, stack, optimizer, first + k + 1, values[i], ran)
+                    alive = [i for i in alive if not self.runs[i].stopped]
                     if not alive:
                         break
-                    total = torch.where(keep, t["loss"], 0).sum()  # a stopped run's slice gets no gradient
-                _zero_grad(optimizer)
-                total.backward()
+                if len(alive) < len(self.runs):  # a stopped run's slice gets no gradient
+                    gone = [i for i in range(len(self.runs)) if i not in alive]
+                    for p in stack.parameters():
+                        p.grad[gone] = 0.0
                 optimizer.step()
-                end = time.perf_counter() - start
-                step_terms = {key: value.detach() for key, value in t.items()}
-                for i in alive:
-                    terms[i].append({**{key: value[i] for key, value in step_terms.items()}, "beta": betas[k][i]})
-                    ends[i].append(end)
+                steps.append(t)
+                ran.append((list(alive), time.perf_counter() - start))
             noise = torch.get_rng_state()
             cuda_noise = torch.cuda.get_rng_state(lead.device) if cuda else None
         seconds = time.perf_counter() - start
         for i in alive:
             self._write_back(i, stack, optimizer)
+        records = summarize_runs(steps)  # records[k][i]: run i's record of the chunk's step k
         out = []
         for i, run in enumerate(self.runs):  # the batch and noise streams are the lead's: every run drew them
             run._noise_state = noise.clone()
             run._cuda_noise_state = None if cuda_noise is None else cuda_noise.clone()
             if run is not lead:
                 _copy_batches(lead, run)
-            records = summarize(terms[i])
-            for record, end in zip(records, ends[i], strict=True):
-                run.step += 1
-                record["step"] = run.step
-                record["seconds"] = run.seconds + end
+            mine = []
+            for k, (took, end) in enumerate(ran):
+                if i in took:
+                    run.step += 1
+                    mine.append({**records[k][i], "beta": betas[k][i], "step": run.step, "seconds": run.seconds + end})
             run.seconds += seconds
-            run.history.extend(records)
-            out.append(records)
+            run.history.extend(mine)
+            out.append(mine)
         return out
 
     # ------------------------------------------------------------------ between the runs and the stack
@@ -247,7 +302,7 @@ class StackedRuns:
     def _pairs(self, stack: StackedVAE, i: int):
         """(stacked tensor, run i's parameter, how to lay run i's slice out like the parameter)."""
         for layer in stack.linears():
-            yield layer.weight, layer.layers[i].weight, lambda s: s.t()  # (in, out) -> (out, in)
+            yield layer.weight, layer.layers[i].weight, lambda s: s
             yield layer.bias, layer.layers[i].bias, lambda s: s[0]  # (1, out) -> (out,)
 
     def _optimizer(self, stack: StackedVAE):
@@ -281,14 +336,16 @@ class StackedRuns:
             for key in MOMENTS:
                 mine[key].copy_(lay(state[key][i]))
 
-    def _stop(self, i: int, stack: StackedVAE, optimizer, failed_at: int, value: float, terms, ends) -> None:
+    def _stop(self, i: int, stack: StackedVAE, optimizer, failed_at: int, value: float, ran) -> None:
         """Run i's loss at step ``failed_at`` is ``value``, not finite: it stops, as ``TrainingRun`` stops."""
         run = self.runs[i]
         if all(torch.isfinite(stacked[i]).all() for stacked in stack.parameters()):
             self._write_back(i, stack, optimizer)
             kept = f"The weights are those of step {failed_at - 1}, the last finite ones. "
         else:  # an earlier step broke the weights: the run's own are those of this chunk's start
-            terms[i], ends[i] = [], []
+            for took, _ in ran:  # its steps of this chunk are undone: it keeps no record of them
+                if i in took:
+                    took.remove(i)
             kept = f"The weights were restored to step {run.step}, from before this chunk of training. "
         run.stopped = f"stopped at step {failed_at}: the loss became {value}. {kept}Try a smaller learning rate."
 
@@ -297,8 +354,8 @@ MOMENTS = ("exp_avg", "exp_avg_sq")  # Adam's per-element state, beside its step
 
 
 def _like_stacked(moment: torch.Tensor) -> torch.Tensor:
-    """A run's Adam moment laid out like its slice of ``stacked`` (weights are stacked transposed)."""
-    return moment.t() if moment.dim() == 2 else moment.unsqueeze(0)
+    """A run's Adam moment laid out like its slice of the stacked tensor (a bias's has a row axis)."""
+    return moment if moment.dim() == 2 else moment.unsqueeze(0)
 
 
 def _copy_batches(lead, run) -> None:

@@ -135,9 +135,11 @@ def test_lockstep_equals_each_run_trained_alone(digits, digits_test):
     for strategy in lineup:
         alone = build("vae", digits.shape, seed=0, **lab_config(strategy, STEPS, **TINY))
         losses = [r["loss"] for r in fit(alone, digits, steps=STEPS, seed=3)]
-        assert [r["runs"][strategy.label]["loss"] for r in records] == losses
+        # the lab's runs train as one stack (genlib.batched; tests/test_lockstep_batched.py): its backward
+        # pass is written by hand, so its numbers agree with autograd's to rounding, not bit for bit
+        assert [r["runs"][strategy.label]["loss"] for r in records] == pytest.approx(losses, rel=1e-3)
         for a, b in zip(alone.parameters(), lock.runs[strategy.label].model.parameters(), strict=True):
-            assert torch.equal(a, b)
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-3)
 
 
 def test_lockstep_history_on_the_heldout_batch(digits, digits_test):

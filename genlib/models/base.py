@@ -57,6 +57,16 @@ def summarize(steps: list[dict]) -> list[dict]:
     return records
 
 
+def summarize_runs(steps: list[dict]) -> list[list[dict]]:
+    """``summarize`` for R runs stepped as one (``genlib.batched``): each step's terms carry a run axis
+    first, (R, B, ...); returns records[k][i], run i's record of step k, the numbers of ``summarize``."""
+    if not steps:
+        return []
+    columns = {key: _batch_mean(torch.stack([terms[key] for terms in steps]), lead=2).tolist() for key in steps[0]}
+    n_runs = len(next(iter(steps[0].values())))
+    return [[{key: values[k][i] for key, values in columns.items()} for i in range(n_runs)] for k in range(len(steps))]
+
+
 def _batch_mean(value: torch.Tensor, lead: int = 0) -> torch.Tensor:
     """A term's mean over its batch axis (after ``lead`` leading axes): a scalar stays as it is, (B,)
     gives a scalar, (B, ..., D) gives (D,)."""
