@@ -154,8 +154,8 @@ class StackedMLP:
             step = self.steps[k]
             if isinstance(step, StackedLinear):
                 d = step.backward(seen[k], d, input_grad=input_grad or k > 0)
-            else:  # ReLU: the gradient passes where the output is positive (autograd's own kernel)
-                d = torch.ops.aten.threshold_backward(d, seen[k + 1], 0.0)
+            else:  # ReLU: the gradient passes where the output is positive (autograd's kernel, in place)
+                d = torch.ops.aten.threshold_backward.grad_input(d, seen[k + 1], 0.0, grad_input=d)
         return d
 
     @property
