@@ -9,11 +9,11 @@ element, R separate Adam steps (the same moments, the same step count).
 
 The runs of a lock step share their seed, data and batch size, so they draw the same batches and the same
 noise ε: one batch and one ε of shape (B, D) serve every run, drawn from the runs' common random stream, as
-each run would have drawn them alone. On this CPU build the losses and weights come out bit for bit those
-of the runs trained one at a time (tests/test_lockstep_batched.py asserts 1e-3 relative, the issue's bound,
-and the annealing tests equality). ``torch.func.stack_module_state`` + ``vmap`` + ``functional_call`` over
-the model's own loss was measured against this: 1.3-1.5x the four runs one after another, against 2.1-2.3x
-here, and not bit for bit (bench/NOTES.md), so the stacked products are kept.
+each run would have drawn them alone. The backward pass is written out (``StackedVAE.step``): at this size
+autograd's bookkeeping is a good part of a step. Its gradients are autograd's of each run's own loss to
+rounding (tests/test_lockstep_batched.py holds them to it, and the runs' losses after 200 steps to 1e-3
+relative). ``torch.func.stack_module_state`` + ``vmap`` + ``functional_call`` over the model's own loss was
+measured against the stack: 1.3x the four runs one after another, against 2.3x here (bench/NOTES.md).
 
 What stacks (``signature``): plain ``vae`` models with the MLP networks, whose configs agree but for
 ``beta_schedule`` and ``free_bits`` and whose loss is not replaced on the instance; anything else trains on
