@@ -211,16 +211,22 @@ def causal_mask(kernel_size: int, mask_type: str, in_channels: int = 1, out_chan
         raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size}")
     if groups < 1 or in_channels % groups or out_channels % groups:
         raise ValueError(f"in ({in_channels}) and out ({out_channels}) channels must divide into {groups} groups")
-    k, c = kernel_size, kernel_size // 2
-    mask = torch.zeros(out_channels, in_channels, k, k)
+    # made on the CPU, then put on the default device: on the meta device (checkpoint checks build models there)
+    # // and < run Python decompositions that import torch._dynamo, 1.5 s on a page's first visit
+    return _causal_mask(kernel_size, mask_type, in_channels, out_channels, groups, stack).to(torch.get_default_device())
+
+
+def _causal_mask(k: int, mask_type: str, in_channels: int, out_channels: int, groups: int, stack: str):
+    c = k // 2
+    mask = torch.zeros(out_channels, in_channels, k, k, device="cpu")
     if stack == "vertical":
         mask[:, :, : c + (mask_type == "B"), :] = 1  # rows above (B: and the centre row)
         return mask
     if stack == "full":
         mask[:, :, :c, :] = 1  # rows above
     mask[:, :, c, :c] = 1  # left of the centre
-    group_in = torch.arange(in_channels) // (in_channels // groups)  # (in,) group of each input channel
-    group_out = torch.arange(out_channels) // (out_channels // groups)  # (out,)
+    group_in = torch.arange(in_channels, device="cpu") // (in_channels // groups)  # (in,) group of each input channel
+    group_out = torch.arange(out_channels, device="cpu") // (out_channels // groups)  # (out,)
     if mask_type == "A":
         allowed = group_in[None, :] < group_out[:, None]
     else:

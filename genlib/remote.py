@@ -106,7 +106,13 @@ def _apply(run, changes: dict) -> None:
 def _training_state(run) -> dict:
     """path -> the weights and optimiser states of each part that trains (for ``by_hand``)."""
     return {path: {"model": part.model.state_dict(), "optimizers": [o.state_dict() for o in part.optimizers]}
-            for path, part in _parts(run) if "optimizers" in vars(part)}
+            for path, part in _parts(run) if _trains(part)}
+
+
+def _trains(part) -> bool:
+    """Whether ``part`` holds optimisers of its own (a ``TrainingRun``: built on first use, kept in
+    ``_optimizers``), not a Lockstep or a ProbedRun around runs."""
+    return "_optimizers" in vars(part)
 
 
 def _load_training_state(run, state: dict) -> None:

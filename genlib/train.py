@@ -64,7 +64,7 @@ class TrainingRun:
         model.to(self.device)
         self.x = dataset.x.to(self.device)
         self.batch_size = min(self.batch_size, len(self.x))
-        self.optimizers = model.configure_optimizers(self.lr)
+        self._optimizers: list | None = None  # built on first use: ``optimizers``
         self.step = 0  # steps taken so far
         self.seconds = 0.0  # time spent inside advance(), training only
         self.history: list[dict] = []
@@ -78,6 +78,19 @@ class TrainingRun:
         self._block_start = 0
         example_bytes = self.x[0].numel() * self.x.element_size()
         self._block_batches = max(1, BLOCK_BYTES // (self.batch_size * example_bytes))
+
+    @property
+    def optimizers(self) -> list:
+        """The model's optimisers (``configure_optimizers``), built on first use: building a torch optimiser
+        imports torch._dynamo, about 1.5 s on 2 cores, which a run that is only looked at never needs (the
+        runs under a shipped lab's replay are built and never trained)."""
+        if self._optimizers is None:
+            self._optimizers = self.model.configure_optimizers(self.lr)
+        return self._optimizers
+
+    @optimizers.setter
+    def optimizers(self, optimizers: list) -> None:
+        self._optimizers = optimizers
 
     @property
     def done(self) -> bool:
