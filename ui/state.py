@@ -82,9 +82,11 @@ _importing = threading.Event()  # set while the preload thread is importing
 # second on 2 cores (median title paint 2.7 s vs 1.8 s without it): the browser is still loading the page.
 PRELOAD_DELAY_S = 1.0
 # Then, one by one, what a page's first use would otherwise import on the click's path (each about a second on
-# 2 cores, measured with py-spy on the Annealing lab's first run): torch's first optimiser imports torch._dynamo
-# (the lab builds one per shipped run), and smoothing a curve imports scipy.signal.
-LATER_IMPORTS = ("torch._dynamo", "scipy.signal")
+# 2 cores, measured with py-spy on the Annealing lab's first run): smoothing a curve imports scipy.signal (the
+# first paint of a page with training curves), and torch's first optimiser imports torch._dynamo (the first
+# Train; the inference lab's fit of the best Gaussian). No page's first paint needs torch._dynamo any more
+# (tests/test_first_visit_imports.py), so it comes last.
+LATER_IMPORTS = ("scipy.signal", "torch._dynamo")
 
 
 def preload() -> None:
