@@ -1,5 +1,6 @@
 """Every stop of every shipped tour in Chromium, walked with Next: the stop's page and title, its highlighted
-element outlined, no exception and no setting refused. Also the ← / → keys, ?embed=true and ?hide=."""
+element outlined, no exception and no setting refused; a stop that trains is seen training, then paused.
+Also the ← / → keys, ?embed=true and ?hide=."""
 
 from __future__ import annotations
 
@@ -21,11 +22,26 @@ def _settle(page) -> None:
     wait_for_app(page, 60000)
 
 
+def _trains_then_pause(page, live: str) -> None:
+    """A stop with ``train = true``: its run trains by itself (the progress bar counts steps past 0), then the
+    page's Pause stops it, as the stop's narration tells the lecturer to. Left training, every later wait for
+    the page to finish running would wait on the training's ticks (800 steps, ~1 min on 2 cores)."""
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')]"
+                           ".some(e => /step [1-9][\\d,]* of .*training/.test(e.innerText))", timeout=60000)
+    page.locator(f".st-key-{live}-pause button:visible").first.click()
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')]"
+                           ".some(e => e.innerText.includes('paused'))", timeout=60000)
+
+
 def _at_stop(page, tour, n: int) -> None:
-    """Wait until the panel shows stop n of ``tour`` and its page has finished running."""
+    """Wait until the panel shows stop n of ``tour`` and its page has finished running (a stop that trains:
+    once it has trained and been paused)."""
     page.wait_for_function("([sel, text]) => { const p = document.querySelector(sel);"
                            " return p && p.innerText.includes(text); }",
                            arg=[PANEL, f"stop {n} of {len(tour.stops)}"], timeout=60000)
+    stop = tour.stops[n - 1]
+    if stop.train:
+        _trains_then_pause(page, tours.page_facts()[stop.page].live)
     _settle(page)
     page.wait_for_function("([sel, text]) => document.querySelector(sel).innerText.includes(text)",
                            arg=[PANEL, tour.stops[n - 1].title], timeout=30000)
