@@ -117,3 +117,63 @@ def test_the_readme_example_is_a_valid_tour(tmp_path):
     block = readme.split("Ten lines make one:")[1].split("```toml")[1].split("```")[0]
     tour = tours.parse(_file(tmp_path, block, "readme"))
     assert tour.stops[0].settings == {"beta": 4.0} and tour.stops[0].question
+
+
+def _keys(node, out: set) -> set:
+    """Every element key in an AppTest tree (widgets' ``key``; charts and containers as their proto's id)."""
+    for value in (getattr(node, "key", None), getattr(getattr(node, "proto", None), "id", None)):
+        if isinstance(value, str) and value:
+            out.add(value.rsplit("-", 1)[-1] if value.startswith("$$ID-") else value)
+            out.add(value)
+    children = getattr(node, "children", None)
+    for child in (children.values() if isinstance(children, dict) else []):
+        _keys(child, out)
+    return out
+
+
+def _text(at) -> str:
+    return " ".join(e.value for kind in ("markdown", "caption", "subheader", "header", "title") for e in at.get(kind)
+                    if isinstance(getattr(e, "value", None), str))
+
+
+def _holds(value, setting) -> bool:
+    """A widget's value is the stop's setting, as a link's text would give it (2 == "2.0", False == "false")."""
+    if isinstance(setting, list):
+        return isinstance(value, list) and [str(v) for v in value] == [str(s) for s in setting]
+    if isinstance(value, bool):
+        return str(value).lower() == str(setting).lower()
+    try:
+        return float(value) == float(setting)
+    except (TypeError, ValueError):
+        return str(value) == str(setting)
+
+
+@pytest.mark.parametrize("name", tours.names())
+def test_every_stop_renders_server_side(name):
+    """Each shipped tour stop after stop in one AppTest session, as a lecturer's browser would: every stop's page
+    runs without exception or error, its settings on its widgets, no setting refused, its title in the panel,
+    its highlighted element drawn and outlined (CSS for its key), its question asked. (tests/test_e2e_tours.py
+    clicks Next through one tour in Chromium: outlines computed, answers revealed, a stop that trains.)"""
+    tour = tours.load(name)
+    at = open_page("app.py", tour=name, stop="1").run()
+    for n, stop in enumerate(tour.stops, start=1):
+        where = f"{name} stop {n}"
+        assert not at.exception, f"{where}: {at.exception[0].value}"
+        assert not at.error, f"{where}: {at.error[0].value}"
+        assert f"stop {n} of {len(tour.stops)}" in _text(at) and stop.title in _text(at), where
+        refused = [w.value for w in at.warning if "Ignored from the link" in w.value]
+        assert not refused, f"{where}: {refused}"
+        for key, setting in stop.settings.items():
+            assert key in at.session_state and _holds(at.session_state[key], setting), \
+                f"{where}: {key} is {at.session_state[key] if key in at.session_state else None}, not {setting}"
+        if stop.highlight:
+            assert stop.highlight in _keys(at._tree, set()), f"{where}: no element {stop.highlight!r} drawn"
+            css = " ".join(h.proto.body for h in at.get("html"))
+            assert f"st-key-{stop.highlight}" in css and "outline" in css, f"{where}: {stop.highlight} not outlined"
+        if stop.question:  # revealed by Next in the browser walk: AppTest reruns app.py from its home page, and
+            # a stop on another page switches to it in that rerun, dropping the click
+            assert f"**Predict:** {stop.question}" in [i.value for i in at.info], f"{where}: no question shown"
+        if n < len(tour.stops):  # the next stop's link in this session (AppTest keeps its own query string)
+            at.query_params["stop"] = str(n + 1)
+            at.run()
+    assert at.button(key="tour-next").label == "End"
