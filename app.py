@@ -11,6 +11,7 @@ with serial():  # a fresh server's first sessions import one at a time (ui/colds
     from ui import board, export, tour_panel
     from ui.pages import catalogue
     from ui.state import (
+        asked_settings,
         device_select,
         lecture_mode,
         preload,
@@ -39,7 +40,7 @@ st.set_page_config(page_title="genlab", page_icon=":material/science:", layout="
 # the shell's widgets import what they need (pandas, for one) on their first use too.
 with serial(first_run_of="the app's shell"):
     dropped = sanitize_url()  # before any widget reads the URL: a value no number can hold is dropped
-    asked = st.query_params.to_dict()  # what the link asks for, to tell what the page could not take
+    asked = asked_settings()  # what the link asks for, to tell what the page could not take
 
     infos = catalogue()
     pages = [st.Page(str(p.path), title=p.title, url_path=None if p.is_home else p.url_path, default=p.is_home)

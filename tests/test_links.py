@@ -29,9 +29,9 @@ HUGE = "9" * 400
 HARNESS = f"""
 import runpy
 import streamlit as st
-from ui.state import sanitize_url, share_url, url_notes
+from ui.state import asked_settings, sanitize_url, share_url, url_notes
 dropped = sanitize_url()
-asked = st.query_params.to_dict()
+asked = asked_settings()
 runpy.run_path({str(ROOT / "pages" / "10_elbo.py")!r}, run_name="__main__")
 st.code(share_url("elbo"), language=None)
 for note in dropped + url_notes(asked):

@@ -177,3 +177,15 @@ def test_every_stop_renders_server_side(name):
             at.query_params["stop"] = str(n + 1)
             at.run()
     assert at.button(key="tour-next").label == "End"
+
+
+def test_a_stop_opened_straight_from_its_link_refuses_nothing():
+    """A link that gives a key several times (a multiselect's values) asked for all of them: a lecturer's
+    link straight to such a stop is not told that its setting was ignored."""
+    stops = [(name, n) for name in tours.names() for n, stop in enumerate(tours.load(name).stops, start=1)
+             if any(isinstance(value, list) and len(value) > 1 for value in stop.settings.values())]
+    assert stops, "no shipped stop sets several values of one key"
+    for name, n in stops:
+        at = open_page("app.py", tour=name, stop=str(n)).run()
+        assert not at.exception, at.exception[0].value
+        assert not [w.value for w in at.warning if "Ignored from the link" in w.value], (name, n)

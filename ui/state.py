@@ -393,6 +393,13 @@ def share_url(url_path: str = "") -> str:
     return f"{base}/{url_path}" + (f"?{query}" if query else "")
 
 
+def asked_settings() -> dict:
+    """The link's query parameters as it asked for them (read before any widget takes them): a key given
+    several times, as a multiselect's values are, keeps all its values."""
+    return {key: values if len(values) > 1 else values[0]
+            for key in st.query_params for values in [st.query_params.get_all(key)]}
+
+
 def url_notes(asked: dict) -> list[str]:
     """Compare what the link asked for (``asked``: the query params before the page ran) with what the
     page's widgets took: one note per value refused or corrected (out of range, not an option, garbage)."""
