@@ -110,9 +110,11 @@ def _training_state(run) -> dict:
 
 
 def _trains(part) -> bool:
-    """Whether ``part`` holds optimisers of its own (a ``TrainingRun``: built on first use, kept in
-    ``_optimizers``), not a Lockstep or a ProbedRun around runs."""
-    return "_optimizers" in vars(part)
+    """Whether ``part`` holds optimisers of its own: a ``TrainingRun``, not a Lockstep or a ProbedRun around
+    runs."""
+    from genlib.train import TrainingRun
+
+    return isinstance(part, TrainingRun)
 
 
 def _load_training_state(run, state: dict) -> None:
