@@ -84,12 +84,11 @@ def _same_randomness(a, b) -> bool:
             and equal(a._order, b._order) and equal(a._cuda_noise_state, b._cuda_noise_state))
 
 
-def free_bits(kl_per_dim: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """``genlib.models.vae.free_bits`` for R runs at once: kl_per_dim (R, B, D), lam (R, 1, 1) -> (R, B).
-
-    A run whose λ is 0 keeps every dimension, as ``free_bits`` does with free bits off."""
-    above = (kl_per_dim.mean(1, keepdim=True).detach() > lam) | (lam <= 0)  # (R, 1, D)
-    return torch.where(above, kl_per_dim, lam).sum(-1)
+def counted(kl_per_dim: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """The dimensions that count in ``genlib.models.vae.free_bits``, for R runs at once: kl_per_dim (R, B, D),
+    lam (R, 1, 1) -> (R, 1, D), True where a dimension's batch-mean KL exceeds its run's λ. A run whose λ is 0
+    keeps every dimension, as ``free_bits`` does with free bits off. The rest sit at λ, with no gradient."""
+    return (kl_per_dim.mean(1, keepdim=True) > lam) | (lam <= 0)
 
 
 class StackedLinear:
@@ -174,7 +173,6 @@ class StackedVAE:
 
     def __init__(self, models: list[VAE]):
         first = models[0]
-        self.models = models
         self.likelihood, self.data_shape = first.likelihood, first.data_shape
         self.encoder = StackedMLP([m.encoder for m in models])
         self.decoder = StackedMLP([m.decoder for m in models])
@@ -203,7 +201,7 @@ class StackedVAE:
         recon, d_out = self._recon(out, x)  # (R, B) nats per example, d(Σ_r mean_b recon)/d out
         kl_per_dim = gaussian_kl(mu, logvar)  # (R, B, D)
         kl = kl_per_dim.sum(-1)
-        above = (kl_per_dim.mean(1, keepdim=True) > self.lam) | (self.lam <= 0)  # (R, 1, D)
+        above = counted(kl_per_dim, self.lam)  # (R, 1, D)
         reg = beta * torch.where(above, kl_per_dim, self.lam).sum(-1)  # (R, B): free_bits for R runs
         d_z = self.decoder.backward(seen_decoder, d_out)
         # the KL's gradient where a dimension counts, β / B each: ∂KL/∂μ = μ, ∂KL/∂logvar = (σ² - 1) / 2
