@@ -121,3 +121,28 @@ def own_vs_random_code(model, x: torch.Tensor, *, n_random: int = 4, seed: int =
         own, random = model.likelihood.mean(h_own), model.likelihood.mean(h_random)
     return {"input": x.cpu(), "own": own.cpu(), "random": random.cpu(), "own_log_p": own_log_p.item(),
             "random_log_p": random_log_p.tolist(), "gain": (own_log_p - random_log_p.mean()).item()}
+
+
+def compare_pair(reports: dict, active: dict, elbo: dict) -> str:
+    """What the collapsing run and its cure show, in Markdown: ``reports`` (name -> CollapseReport, the
+    collapsing run first), ``active`` (name -> active units) and ``elbo`` (name -> held-out ELBO, nats)."""
+    (name, base), (cure, cured) = reports.items()
+    if base.fully_collapsed:
+        first = (f"**{name}** has collapsed: every dimension's KL is below {base.threshold:g} nats and "
+                 f"{active[name]} units are active. The encoder returns the prior for every image, so the run sits "
+                 "on the rate = 0 axis of the plane: the PixelCNN models the digits alone, and any information put "
+                 "in z would cost more KL than it saves in reconstruction.")
+    else:
+        first = (f"**{name}** still uses {base.n_used} of {len(base.kl_per_dim)} dimensions (KL above "
+                 f"{base.threshold:g} nats): it has not collapsed (yet). Early in training it often does so within "
+                 "a few hundred steps.")
+    if cured.fully_collapsed:
+        second = (f"**{cure}** collapsed too: this cure did not keep z in use with a decoder this strong. Annealing "
+                  "only delays the KL pressure; once β is back at 1 nothing holds z open. Try free bits.")
+    else:
+        better = "a better" if elbo[cure] > elbo[name] else "a worse"
+        second = (f"**{cure}** keeps {cured.n_used} dimension(s) above the threshold and {active[cure]} active "
+                  "units: it pays a rate (KL) to the right of the collapsed run for a lower distortion. Its ELBO is "
+                  f"{elbo[cure]:.2f} nats against {elbo[name]:.2f}: {better} bound (dotted lines: equal ELBO). A cure "
+                  "buys a code that means something, not necessarily a higher ELBO.")
+    return f"{first}\n\n{second}"

@@ -65,33 +65,6 @@ pretrained = (cure == collapse.CURES["free bits"] and steps == collapse.STEPS an
               and all(pretrained_available(r) for r in recipes.values()))
 
 
-def explain(reports: dict, active: dict, elbo: dict) -> str:
-    base, cured = reports.values()
-    names = list(reports)
-    text = []
-    if base.fully_collapsed:
-        text.append(f"**{names[0]}** has collapsed: every dimension's KL is below {threshold:g} nats and "
-                    f"{active[names[0]]} units are active. The encoder returns the prior for every image, so the "
-                    "run sits on the rate = 0 axis of the plane: the PixelCNN models the digits alone, and any "
-                    "information put in z would cost more KL than it saves in reconstruction.")
-    else:
-        text.append(f"**{names[0]}** still uses {base.n_used} of {len(base.kl_per_dim)} dimensions "
-                    f"(KL above {threshold:g} nats): it has not collapsed (yet). Early in training it often "
-                    "does so within a few hundred steps.")
-    if cured.fully_collapsed:
-        text.append(f"**{names[1]}** collapsed too: this cure did not keep z in use with a decoder this strong. "
-                    "Annealing only delays the KL pressure; once β is back at 1 nothing holds z open. Try free bits.")
-    else:
-        better = "a better" if elbo[names[1]] > elbo[names[0]] else "a worse"
-        text.append(f"**{names[1]}** keeps {cured.n_used} dimension(s) above the threshold and {active[names[1]]} "
-                    "active units: it pays a rate (KL) to the right of the collapsed run for a lower distortion. "
-                    f"Its ELBO is {elbo[names[1]]:.2f} nats against {elbo[names[0]]:.2f}: {better} bound (dotted "
-                    "lines: equal ELBO). A cure buys a code that means something, not necessarily a higher ELBO.")
-    text.append("Below, the chosen test image is drawn from its own code and from random codes: a decoder that "
-                "ignores z draws the same kind of digit either way.")
-    return "\n\n".join(text)
-
-
 def draw(runs):
     if runs is None and not pretrained:
         st.info("Press **Train** to train both runs side by side (a pretrained pair is shown for the default "
@@ -124,8 +97,10 @@ def draw_runs(runs):
     with left:
         plot(figures_annealing.rate_distortion(paths, "Rate–distortion plane (★ = latest)"), key="rd")
     with right:
-        st.markdown(explain(reports, {n: r["active_units"] for n, r in results.items()},
-                            {n: r["elbo"] for n, r in results.items()}))
+        st.markdown(collapse.compare_pair(reports, {n: r["active_units"] for n, r in results.items()},
+                                          {n: r["elbo"] for n, r in results.items()})
+                    + "\n\nBelow, the chosen test image is drawn from its own code and from random codes: a decoder "
+                    "that ignores z draws the same kind of digit either way.")
     cols = st.columns(2)
     for col, (name, report) in zip(cols, reports.items(), strict=True):
         with col:

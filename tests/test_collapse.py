@@ -92,3 +92,14 @@ def test_the_strong_decoder_collapses_at_beta_one_and_free_bits_cures_it(digits,
     gains = {name: sum(own_vs_random_code(lock.runs[name].model, digits_test.x[i], n_random=8)["gain"]
                        for i in range(4)) / 4 for name in final}  # nats, averaged over 4 test images
     assert abs(gains["beta1"]) < 0.5 < gains["free-bits"], gains
+
+
+def test_compare_pair_says_which_run_collapsed_and_which_bound_is_better():
+    from genlib.collapse import compare_pair, detect_collapse
+
+    gone, kept = detect_collapse([0.0, 0.001], 0.01), detect_collapse([0.0, 2.5], 0.01)
+    text = compare_pair({"plain": gone, "cure": kept}, {"plain": 0, "cure": 1}, {"plain": -20.0, "cure": -19.5})
+    assert "**plain** has collapsed" in text and "below 0.01 nats" in text
+    assert "**cure** keeps 1 dimension(s)" in text and "a better bound" in text
+    text = compare_pair({"plain": kept, "cure": gone}, {"plain": 1, "cure": 0}, {"plain": -19.0, "cure": -20.0})
+    assert "still uses 1 of 2 dimensions" in text and "**cure** collapsed too" in text
