@@ -106,7 +106,7 @@ def measure(window_s: float = WINDOW_S, rounds: int = ROUNDS) -> dict:
         page.goto(server.url)
         page.wait_for_selector("h1")
         home_paint = time.perf_counter() - started
-        page.wait_for_selector(".st-key-home_beta .js-plotly-plot")  # the home page is loaded
+        page.wait_for_selector(".st-key-home_beta svg")  # the home page is loaded (its figure is SVG, ui.svg)
         page.wait_for_selector('[data-test-script-state="notRunning"]', state="attached")
         t = time.perf_counter()
         page.get_by_role("link", name=re.compile("ELBO")).first.click()

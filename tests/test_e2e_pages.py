@@ -118,3 +118,16 @@ def test_page_renders_its_figure_and_survives_one_interaction(server, page, info
                                " || document.querySelector('[data-testid=\"stAlert\"]')")
     assert_no_exception(page, f"e2e-{name}-after")
     screenshot(page, f"e2e-{name}-after")
+
+
+def test_home_draws_its_figure_without_plotly_and_the_browser_fetches_plotly_behind_it(server, page):
+    """Home's figure is SVG (ui.svg): it draws no plotly chart, yet the browser loads Streamlit's plotly
+    module in its idle time (ui.prefetch), so the first chart page clicked next does not wait for it."""
+    page.goto(server.url)
+    wait_for_app(page)
+    page.wait_for_selector(".st-key-home_beta svg")
+    assert page.locator(".st-key-home_beta svg polyline").count() == 3  # the three schedules
+    assert page.locator(PLOTLY).count() == 0
+    page.wait_for_function("() => performance.getEntriesByType('resource')"
+                           ".some(e => /\\/PlotlyChart\\.[^/]*\\.js$/.test(e.name))", timeout=15000)
+    assert_no_exception(page, "e2e-home-prefetch")

@@ -189,6 +189,21 @@ def plot(fig, key: str | None = None, **kwargs):
     return chart
 
 
+def picture(fig, key: str | None = None) -> None:
+    """Draw a line chart (``figures.line_chart``) as inline SVG (``ui.svg``): no plotly.js to wait for, for a
+    page's first paint. Like ``plot``, it is larger in lecture mode, kept for the page's export, and its
+    numbers shown under it when asked; it has no toolbar or hover values."""
+    from ui.svg import line_svg
+
+    lecture = lecture_mode()
+    height = int((fig.layout.height or 280) * LECTURE_SCALE) if lecture else None
+    export.collect(fig, key)
+    with st.container(key=key):  # a <div> first: Markdown passes the whole block on as HTML
+        st.markdown(f"<div>{line_svg(fig, LECTURE_FONT if lecture else 12, height)}</div>", unsafe_allow_html=True)
+    if show_numbers():
+        _numbers(fig, key)
+
+
 def show_numbers() -> bool:
     """True when the sidebar's "Chart numbers" toggle is on: each chart gets its numbers as a table."""
     return bool(st.session_state.get("numbers", False))
