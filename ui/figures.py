@@ -139,23 +139,6 @@ def bar_chart(labels, values, title: str | None = None, ylabel: str = "", height
     return fig
 
 
-def scatter_2d(points: np.ndarray, labels=None, title: str | None = None, height: int = 380,
-               background: go.Figure | None = None) -> go.Figure:
-    """2-D points coloured by integer label."""
-    fig = background or go.Figure()
-    points = np.asarray(points)
-    if labels is None:
-        fig.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker={"size": 4}))
-    else:
-        labels = np.asarray(labels)
-        for i, lab in enumerate(np.unique(labels)):
-            sel = labels == lab
-            fig.add_trace(go.Scattergl(x=points[sel, 0], y=points[sel, 1], mode="markers", name=str(lab),
-                                       marker={"size": 4, "color": PALETTE[i % len(PALETTE)]}))
-    fig.update_yaxes(scaleanchor="x")
-    return _layout(fig, title, height)
-
-
 MAX_TABLE_CELLS = 20_000  # a chart's numbers table shows at most this many values
 
 

@@ -1,4 +1,10 @@
-"""Figures for the objectives, MMD and adversarial-autoencoder pages: arrays in, ``go.Figure`` out. No streamlit."""
+"""Figures for the objectives, MMD and adversarial-autoencoder pages: arrays in, ``go.Figure`` out. No streamlit.
+
+Their point clouds (at most a few hundred codes or draws) are SVG scatter traces, not WebGL (``Scattergl``):
+each WebGL chart starts a GL context of its own, which took Chromium 260-500 ms a chart on a 2-core machine
+without a GPU against 120-160 ms for the same chart in SVG (a density heatmap and 256 codes); the objectives
+page draws three of them on its first paint. WebGL pays off only for thousands of points.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +18,18 @@ DIGIT_COLOURS = LABELS  # ten labels
 
 
 def _codes(fig: go.Figure, codes: np.ndarray, labels=None, name: str = "codes") -> None:
+    """The codes as one trace, each point coloured by its label (one trace, not one per label: these
+    figures show no legend, and each trace costs plotly.js a pass of its own)."""
     codes = np.asarray(codes)
-    if labels is None:
-        fig.add_trace(go.Scattergl(x=codes[:, 0], y=codes[:, 1], mode="markers", name=name,
-                                   marker={"size": 4, "color": PALETTE[0]}))
-        return
-    labels = np.asarray(labels)
-    for i, lab in enumerate(np.unique(labels)):
-        sel = labels == lab
-        fig.add_trace(go.Scattergl(x=codes[sel, 0], y=codes[sel, 1], mode="markers", name=str(lab),
-                                   marker={"size": 4, "color": DIGIT_COLOURS[i % len(DIGIT_COLOURS)]}))
+    marker = {"size": 4, "color": PALETTE[0]}
+    extra = {}
+    if labels is not None:
+        labels = np.asarray(labels)
+        index = {lab: i for i, lab in enumerate(np.unique(labels))}
+        marker["color"] = [DIGIT_COLOURS[index[lab] % len(DIGIT_COLOURS)] for lab in labels]
+        extra = {"text": [str(lab) for lab in labels],
+                 "hovertemplate": "label %{text}: (%{x:.2f}, %{y:.2f})<extra></extra>"}
+    fig.add_trace(go.Scatter(x=codes[:, 0], y=codes[:, 1], mode="markers", name=name, marker=marker, **extra))
 
 
 def _square(fig: go.Figure, limit: float) -> None:
@@ -67,8 +75,8 @@ def decision_surface(xs, ys, probs, codes, labels=None, prior_draws=None, title:
                              line={"color": "black", "width": 2}, showscale=False, hoverinfo="skip"))
     if prior_draws is not None:
         prior_draws = np.asarray(prior_draws)
-        fig.add_trace(go.Scattergl(x=prior_draws[:, 0], y=prior_draws[:, 1], mode="markers", name="prior draws",
-                                   marker={"size": 4, "color": "white", "line": {"color": PRIOR_EDGE, "width": 1}}))
+        fig.add_trace(go.Scatter(x=prior_draws[:, 0], y=prior_draws[:, 1], mode="markers", name="prior draws",
+                                 marker={"size": 4, "color": "white", "line": {"color": PRIOR_EDGE, "width": 1}}))
     _codes(fig, codes, labels)
     if pushes is not None:  # arrows on the first len(pushes) codes
         _arrows(fig, np.asarray(codes)[: len(pushes)], pushes)
@@ -81,8 +89,8 @@ def two_clouds(x, y, title: str | None = None, height: int = 340) -> go.Figure:
     fig = go.Figure()
     for points, name, colour in ((x, "x ~ p", PALETTE[0]), (y, "y ~ q", PALETTE[1])):
         points = np.asarray(points)
-        fig.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", name=name,
-                                   marker={"size": 5, "color": colour, "opacity": 0.7}))
+        fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers", name=name,
+                                 marker={"size": 5, "color": colour, "opacity": 0.7}))
     fig.update_yaxes(scaleanchor="x")
     return _layout(fig, title, height, legend={"orientation": "h", "y": -0.15})
 
