@@ -34,10 +34,6 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [0.0 if abs(t) < step * 1e-9 else round(t, 12) for t in ticks]
 
 
-def _label(value: float) -> str:
-    return f"{value:g}"
-
-
 def line_svg(fig, font_size: int = 12, height: int | None = None) -> str:
     """``fig``'s line traces as one SVG element (a single line of text, safe inside Markdown)."""
     traces = [t for t in fig.data if t.type == "scatter" and t.x is not None and len(t.x)]
@@ -75,11 +71,11 @@ def line_svg(fig, font_size: int = 12, height: int | None = None) -> str:
         y = py(t)
         out.append(f'<line x1="{left:.1f}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" {grid}/>')
         out.append(f'<text x="{left - 6:.1f}" y="{y + font_size / 3:.1f}" text-anchor="end" fill-opacity="0.8">'
-                   f"{_label(t)}</text>")
+                   f"{t:g}</text>")
     for t in nice_ticks(x_lo, x_hi):
         x = px(t)
         out.append(f'<text x="{x:.1f}" y="{top + plot_h + 1.3 * font_size:.1f}" text-anchor="middle" '
-                   f'fill-opacity="0.8">{_label(t)}</text>')
+                   f'fill-opacity="0.8">{t:g}</text>')
     out.append(f'<line x1="{left:.1f}" x2="{left + plot_w:.1f}" y1="{top + plot_h:.1f}" y2="{top + plot_h:.1f}" '
                'stroke="currentColor" stroke-opacity="0.5"/>')
     if xlabel:
