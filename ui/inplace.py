@@ -7,7 +7,8 @@ time mounting charts. Here, during a stretch of training, each chart is first dr
 again unchanged on later ticks (the same figure keeps the same element, which the browser leaves alone),
 while one small component per tick carries the new figures and hands them to ``Plotly.react`` on the
 charts already on the page. The figures keep Streamlit's theme: the new layout takes the drawn chart's
-themed template, size and bold title, and a reader's zoom or pan survives the updates (``uirevision``).
+themed template, size and bold title, and a reader's zoom or pan survives the updates (``uirevision``, set on
+the first figure too, and the zoomed axes' ranges, kept on the chart in the page).
 Where Streamlit draws such a chart from its first figure again (full screen, a resized window), the latest
 figure is put back at once. When training pauses or ends, a full run draws every chart anew.
 
@@ -29,17 +30,34 @@ import streamlit as st
 # Runs in the page (no shadow root: the charts are outside the component). Streamlit's own chart code has
 # loaded plotly.js and set window.Plotly by the time a chart is on the page. A chart not on the page yet is
 # skipped: its element draws its first figure, and the next tick updates it. A title may be a bare string.
-_JS = """
+_JS = r"""
 function apply(gd, name) {
   const spec = gd.genlabSpec;
   const title = typeof spec.layout.title === "string" ? { text: spec.layout.title } : spec.layout.title;
-  // The size Streamlit gave the chart (its column, or full screen); uirevision: a zoom, pan or legend click
-  // of the reader's survives the updates.
+  // The size Streamlit gave the chart (its column, or full screen); uirevision: a pan or legend click of the
+  // reader's survives the updates, and their zoom is put back as they left it.
   const { template, width, height } = gd.layout;
-  const layout = { ...spec.layout, template, width, height, uirevision: name };
+  const layout = { ...spec.layout, template, width, height, uirevision: name };  // as its first figure's
   if (title && title.text) layout.title = { ...title, text: `<b>${title.text}</b>` };  // as Streamlit's theme
+  for (const [axis, range] of Object.entries(gd.genlabView)) {
+    layout[axis] = { ...layout[axis], range, autorange: false };
+  }
   window.Plotly.react(gd, spec.data, layout, gd._context);
 }
+
+// The axes the reader has zoomed or panned, with their ranges. uirevision alone lost a zoom now and then
+// (one run in six of the browser test: the same chart element came back autoranged after an update).
+function remember(gd, names) {
+  for (const axis of names) {
+    const shown = gd.layout[axis];
+    if (shown && shown.autorange === false && shown.range) gd.genlabView[axis] = [...shown.range];
+    else delete gd.genlabView[axis];
+  }
+}
+
+// The axes a layout, or a relayout's keys ("xaxis.range[0]"), name.
+const axes = (keys) => new Set(
+  Object.keys(keys).map((key) => key.split(".")[0]).filter((key) => /^[xy]axis\d*$/.test(key)));
 
 export default function (component) {
   for (const [name, spec] of Object.entries(JSON.parse(component.data.figures))) {
@@ -50,6 +68,9 @@ export default function (component) {
       // Streamlit draws the chart from its first figure again when its size changes (full screen, a
       // resized window): put the latest figure back at once rather than at the next tick.
       gd.genlabHooked = true;
+      gd.genlabView = {};
+      remember(gd, axes(gd.layout));  // a zoom made before this first update
+      gd.on("plotly_relayout", (change) => remember(gd, axes(change)));
       gd.on("plotly_afterplot", () => { if (gd.data !== gd.genlabSpec.data) apply(gd, name); });
     }
     apply(gd, name);
@@ -78,7 +99,9 @@ def draw(fig, key: str | None, config: dict, **kwargs) -> bool:
     if stretch is None or not key or kwargs.get("on_select") not in (None, "ignore") or fig.frames:
         return False
     first = stretch.first.setdefault(key, fig)
-    if first is not fig:
+    if first is fig:  # the same uirevision as the updates: a zoom made before the first update survives it
+        fig.layout.uirevision = class_name(key)
+    else:
         spec = fig.to_plotly_json()
         spec["layout"].pop("template", None)  # plotly's default; the chart on the page has Streamlit's
         stretch.pending[class_name(key)] = pio.to_json(spec, validate=False, remove_uids=True)
