@@ -246,20 +246,35 @@ def test_a_page_with_a_syntax_error_does_not_break_the_catalogue(tmp_path):
     assert [p.title for p in pages] == ["Home", "50_broken"]
 
 
-def test_a_run_in_streamlits_v1_multipage_mode_restarts_through_app_py():
-    """Every page calls ui.coldstart.through_app() first; each run that v1 mode gives a page alone restarts."""
-    script = """
-import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-from ui.coldstart import through_app
-st.session_state.runs = st.session_state.get("runs", 0) + 1
-if st.session_state.runs == 1:
-    PagesManager.uses_pages_directory = True  # a fresh server whose first visitor opened /elbo
-through_app()
-st.write(f"runs {st.session_state.runs}, v1 {PagesManager.uses_pages_directory}")
-"""
-    at = AppTest.from_string(script).run()
-    assert not at.exception and at.markdown[0].value == "runs 2, v1 False"
+def test_a_run_in_streamlits_v1_multipage_mode_restarts_through_app_py(tmp_path, monkeypatch):
+    """Every page calls ui.coldstart.through_app() first; a run that v1 mode gives a page alone restarts
+    through app.py, even where another session's app.py has cleared v1 mode on the way (six tabs at once)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "app.py").write_text(
+        "import streamlit as st\n"
+        "st.session_state.app_runs = st.session_state.get('app_runs', 0) + 1\n"
+        "st.navigation([st.Page('pages/one.py', default=True)]).run()\n")
+    (tmp_path / "pages" / "one.py").write_text(
+        "from streamlit.runtime.pages_manager import PagesManager\n"
+        "PagesManager.uses_pages_directory = False  # another session's st.navigation, meanwhile\n"
+        "from ui.coldstart import through_app\n"
+        "through_app()\n"
+        "import streamlit as st\n"
+        "st.write(f\"app runs {st.session_state.get('app_runs', 0)}\")\n")
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)  # a fresh server: a pages/ folder
+    at = AppTest.from_file(str(tmp_path / "app.py"))
+    at.switch_page("pages/one.py").run()
+    assert not at.exception and at.markdown[0].value == "app runs 1"
+
+
+def test_a_page_run_as_the_main_script_is_left_alone():
+    """A test (or anyone) running a page file on its own: the page is the main script, nothing restarts."""
+    at = AppTest.from_string("from ui.coldstart import through_app\nthrough_app()\nimport streamlit as st\n"
+                             "st.session_state.runs = st.session_state.get('runs', 0) + 1\n"
+                             "st.write(f\"runs {st.session_state.runs}\")\n").run()
+    assert not at.exception and at.markdown[0].value == "runs 1"
 
 
 def test_page_urls_are_the_names_streamlits_pages_folder_mode_gives_them():

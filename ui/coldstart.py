@@ -8,7 +8,8 @@ attribute 'Series'", or "cannot import name 'tour_panel' from 'ui'", on the page
 link with the rest of the class (seen with 5 Chromium tabs opened at once on a fresh server). ``serial()``
 makes those imports take turns: app.py's imports, a page's first run in this process (its imports happen
 then) and the background import of torch (``ui.state.preload``). Once every page has run once, nothing waits.
-This module imports nothing but ``threading`` and ``time`` at its top, so importing it cannot take part in such a cycle.
+This module imports nothing but ``os``, ``sys``, ``threading`` and ``time`` at its top, so importing it
+cannot take part in such a cycle.
 
 Those imports only go through app.py if the session's run does. Streamlit treats an app with a ``pages/``
 folder as a v1 multipage app until app.py has called ``st.navigation``: the first visitors of a fresh server
@@ -21,6 +22,8 @@ before its other imports: in v1 mode it leaves it and restarts the run, which th
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
 import time
 
@@ -61,14 +64,26 @@ def serial(first_run_of: str | None = None, *, background: bool = False):
 def through_app() -> None:
     """Restart a run that Streamlit's v1 multipage mode gave to a page alone, so that it goes through app.py
     (call first on every page, before its imports). Nothing happens where app.py is running, or in a test
-    that runs a page on its own (no pages/ folder beside it: no v1 mode)."""
+    that runs a page on its own (the page is then the main script).
+
+    The run is read from the call stack, not from ``PagesManager.uses_pages_directory``: that flag is the
+    process's, and another session's app.py clears it while this run is on its way to the page (six tabs
+    opened at once on a fresh server: the latent space page ran alone in two runs of three)."""
     try:
         from streamlit.runtime.pages_manager import PagesManager
         from streamlit.runtime.scriptrunner import get_script_run_ctx
     except ImportError:  # Streamlit moved them: nothing to repair, and no page may fail on it
         return
-    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
-        import streamlit as st
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    main = os.path.abspath(ctx.pages_manager.main_script_path)
+    frame = sys._getframe(1)
+    while frame is not None:
+        if os.path.abspath(frame.f_code.co_filename) == main:
+            return  # app.py runs this page (or the page is the main script)
+        frame = frame.f_back
+    import streamlit as st
 
-        PagesManager.uses_pages_directory = False  # as app.py's st.navigation would set it
-        st.rerun()
+    PagesManager.uses_pages_directory = False  # as app.py's st.navigation would set it
+    st.rerun()
