@@ -75,12 +75,16 @@ def series(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
     """Exponential moving average with bias correction (TensorBoard-style smoothing of noisy batch losses).
 
-    The average a_i = w a_(i-1) + (1 - w) v_i from a_(-1) = 0 is a first-order linear filter: scipy runs it in
-    C (live pages smooth the whole curve every tick: 0.1 ms instead of 5 ms for 10,000 steps)."""
-    from scipy.signal import lfilter
-
+    The average a_i = w a_(i-1) + (1 - w) v_i from a_(-1) = 0 is a linear recurrence, run as a doubling scan:
+    after the pass with shift s, a_i sums the terms of the last 2s inputs, so log2(n) whole-array passes
+    (live pages smooth the whole curve every tick: 0.5 ms for 10,000 steps). numpy alone: scipy.signal's
+    ``lfilter`` did it in 0.1 ms, but importing scipy.signal took a second on a first paint."""
     values = np.asarray(values, dtype=np.float64)
-    avg = lfilter([1 - weight], [1.0, -weight], values)
+    avg = (1 - weight) * values
+    shift = 1
+    while shift < len(avg):
+        avg[shift:] = avg[shift:] + weight ** shift * avg[:-shift]  # the right side is read before it is written
+        shift *= 2
     return avg / (1 - weight ** np.arange(1, len(values) + 1))
 
 

@@ -1,8 +1,15 @@
 """genlib.pictures.series: the columns of a growing history, read incrementally, equal a fresh read."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from genlib.pictures import series, smooth
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _naive(history, key):
@@ -49,10 +56,18 @@ def test_smooth_is_a_bias_corrected_moving_average():
     assert len(smooth(np.array([]))) == 0
 
 
-def test_smooth_matches_the_recursion_on_a_long_noisy_curve():
+@pytest.mark.parametrize("weight", [0.0, 0.8, 0.99, 0.999])
+def test_smooth_matches_the_recursion_on_a_long_noisy_curve(weight):
     values = np.random.default_rng(0).normal(-20, 5, 5000)
     avg, expected = 0.0, []
     for i, v in enumerate(values):
-        avg = 0.8 * avg + 0.2 * v
-        expected.append(avg / (1 - 0.8 ** (i + 1)))
-    np.testing.assert_allclose(smooth(values, 0.8), expected, rtol=1e-12)
+        avg = weight * avg + (1 - weight) * v
+        expected.append(avg / (1 - weight ** (i + 1)))
+    np.testing.assert_allclose(smooth(values, weight), expected, rtol=1e-12)
+
+
+def test_smoothing_imports_no_scipy():
+    """A first paint with a training curve smooths it: importing scipy.signal for that cost a second."""
+    code = ("import sys, numpy\nfrom genlib.pictures import smooth\nsmooth(numpy.ones(100))\n"
+            "assert 'scipy' not in sys.modules")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True).returncode == 0

@@ -81,12 +81,11 @@ _importing = threading.Event()  # set while the preload thread is importing
 # Started at once, the import (a second of CPU and GIL) delayed the home page's first paint by about a
 # second on 2 cores (median title paint 2.7 s vs 1.8 s without it): the browser is still loading the page.
 PRELOAD_DELAY_S = 1.0
-# Then, one by one, what a page's first use would otherwise import on the click's path (each about a second on
-# 2 cores, measured with py-spy on the Annealing lab's first run): smoothing a curve imports scipy.signal (the
-# first paint of a page with training curves), and torch's first optimiser imports torch._dynamo (the first
-# Train; the inference lab's fit of the best Gaussian). No page's first paint needs torch._dynamo any more
-# (tests/test_first_visit_imports.py), so it comes last.
-LATER_IMPORTS = ("scipy.signal", "torch._dynamo")
+# Then what a page's first use would otherwise import on the click's path (about a second on 2 cores, measured
+# with py-spy on the Annealing lab's first run): torch's first optimiser imports torch._dynamo (the first Train;
+# the inference lab's fit of the best Gaussian). No page's first paint needs it any more
+# (tests/test_first_visit_imports.py), and smoothing a curve no longer imports scipy.signal (genlib.pictures).
+LATER_IMPORTS = ("torch._dynamo",)
 
 
 def preload() -> None:
