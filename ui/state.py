@@ -79,8 +79,10 @@ _preloading = threading.Lock()
 _preloader: threading.Thread | None = None
 _importing = threading.Event()  # set while the preload thread is importing
 # Started at once, the import (a second of CPU and GIL) delayed the home page's first paint by about a
-# second on 2 cores (median title paint 2.7 s vs 1.8 s without it): the browser is still loading the page.
-PRELOAD_DELAY_S = 1.0
+# second on 2 cores (median title paint 2.7 s vs 1.8 s without it), when home drew a plotly figure. Home now
+# draws SVG: at 0.3 s, `python -m bench pages` (3 runs each, one machine) gave home 2.43-2.60 s and ELBO & β
+# clicked 1.38-1.58 s, against 1.95-3.58 s and 2.31-2.49 s at 1 s (bench/NOTES.md).
+PRELOAD_DELAY_S = 0.3
 # Then what a page's first use would otherwise import on the click's path (about a second on 2 cores, measured
 # with py-spy on the Annealing lab's first run): torch's first optimiser imports torch._dynamo (the first Train;
 # the inference lab's fit of the best Gaussian). No page's first paint needs it any more
