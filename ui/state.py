@@ -85,9 +85,10 @@ _importing = threading.Event()  # set while the preload thread is importing
 PRELOAD_DELAY_S = 0.3
 # Then what a page's first use would otherwise import on the click's path (about a second on 2 cores, measured
 # with py-spy on the Annealing lab's first run): torch's first optimiser imports torch._dynamo (the first Train;
-# the inference lab's fit of the best Gaussian). No page's first paint needs it any more
-# (tests/test_first_visit_imports.py), and smoothing a curve no longer imports scipy.signal (genlib.pictures).
-LATER_IMPORTS = ("torch._dynamo",)
+# the inference lab's fit of the best Gaussian), which no page's first paint needs any more
+# (tests/test_first_visit_imports.py), so it comes last; before it scipy.ndimage (0.3-0.4 s), for the inference
+# lab's modes. Smoothing a curve no longer imports scipy.signal (genlib.pictures), which brought ndimage in.
+LATER_IMPORTS = ("scipy.ndimage", "torch._dynamo")
 
 
 def preload() -> None:
