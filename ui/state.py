@@ -78,16 +78,13 @@ def pretrained_available(name: str) -> bool:
 _preloading = threading.Lock()
 _preloader: threading.Thread | None = None
 _importing = threading.Event()  # set while the preload thread is importing
-# Started at once, the import (a second of CPU and GIL) delayed the home page's first paint by about a
-# second on 2 cores (median title paint 2.7 s vs 1.8 s without it), when home drew a plotly figure. Home now
-# draws SVG: at 0.3 s, `python -m bench pages` (3 runs each, one machine) gave home 2.43-2.60 s and ELBO & β
-# clicked 1.38-1.58 s, against 1.95-3.58 s and 2.31-2.49 s at 1 s (bench/NOTES.md).
+# The preload waits a little after the first page's run: started at once, torch's import (a second of CPU and
+# GIL on 2 cores) delayed home's first paint when home drew a plotly figure. Home draws SVG now, and 0.3 s
+# gave the better first visits in `python -m bench pages` (bench/NOTES.md, "The same code, three bench runs").
 PRELOAD_DELAY_S = 0.3
-# Then what a page's first use would otherwise import on the click's path (about a second on 2 cores, measured
-# with py-spy on the Annealing lab's first run): torch's first optimiser imports torch._dynamo (the first Train;
-# the inference lab's fit of the best Gaussian), which no page's first paint needs any more
-# (tests/test_first_visit_imports.py), so it comes last; before it scipy.ndimage (0.3-0.4 s), for the inference
-# lab's modes. Smoothing a curve no longer imports scipy.signal (genlib.pictures), which brought ndimage in.
+# Then, one at a time, what a page's first use would otherwise import on the click's path: scipy.ndimage
+# (0.3-0.4 s; the inference lab's modes), and torch._dynamo (about a second; torch's first optimiser: a
+# first Train), which no page's first paint needs (tests/test_first_visit_imports.py), so it comes last.
 LATER_IMPORTS = ("scipy.ndimage", "torch._dynamo")
 
 
