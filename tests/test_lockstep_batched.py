@@ -94,6 +94,27 @@ def test_the_stacks_hand_written_gradient_is_autograds_of_each_runs_own_loss(lik
     assert not torch.allclose(stack.parameters()[-8].grad[0], stack.parameters()[-8].grad[2])
 
 
+@pytest.mark.parametrize("width_in, width_out", [(4, 32), (32, 32), (32, 4)])
+def test_a_stacked_layers_gradients_are_autograds_whichever_way_its_products_are_taken(width_in, width_out):
+    """A narrow result (a latent's width against a layer's or a batch's) is taken as its transpose: the
+    weight's, the bias's and the input's gradients are still each run's own ``nn.Linear``'s."""
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(width_in, width_out) for _ in range(3)]
+    stacked = batched.StackedLinear(layers)
+    h, d = torch.randn(3, 64, width_in), torch.randn(3, 64, width_out)  # input, dL/d(output)
+    with torch.no_grad():
+        out = stacked(h).clone()
+        dh = stacked.backward(h, d).clone()
+    for i, layer in enumerate(layers):
+        x = h[i].clone().requires_grad_()
+        y = layer(x)
+        y.backward(d[i])
+        assert torch.allclose(out[i], y.detach(), rtol=1e-5, atol=1e-5)
+        assert torch.allclose(stacked.weight.grad[i], layer.weight.grad, rtol=1e-5, atol=1e-5)
+        assert torch.allclose(stacked.bias.grad[i, 0], layer.bias.grad, rtol=1e-5, atol=1e-5)
+        assert torch.allclose(dh[i], x.grad, rtol=1e-5, atol=1e-5)
+
+
 def test_batched_runs_equal_the_runs_trained_alone(digits, digits_test):
     models = lab_models(digits)
     lab = Lockstep(models, digits, digits_test, steps=STEPS, seed=5, eval_every=70)
