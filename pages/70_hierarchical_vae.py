@@ -12,7 +12,13 @@ from genlib.models import build
 from genlib.models.hierarchical import layer_report, resample_layer
 from genlib.train import TrainingRun
 from ui import figures, live
-from ui.figures_hierarchical import correlation_pair, kl_per_layer_bars, kl_per_layer_chart
+from ui.figures_hierarchical import (
+    correlation_pair,
+    independence_text,
+    kl_per_layer_bars,
+    kl_per_layer_chart,
+    layer_split,
+)
 from ui.state import (
     advanced,
     cached_dataset,
@@ -103,33 +109,12 @@ def draw_layers(model):
     plot(figures.image_grid(one["grid"], 8, f"Only {names[redrawn]} redrawn along each row, the other layers fixed "
                                             "per row"), key="hv_one_layer")
     st.caption(f"Redrawing {names[redrawn]} alone brings back {one['share']:.0%} of the free samples' pixel variance.")
-    top_share, lower_share = report["top_share"], report["lower_share"]
-    shares = (f"Holding {top} fixed removes {top_share:.0%} of the samples' pixel variance; holding the noise of "
-              f"{lower} fixed removes {lower_share:.0%}.")
-    unused = top if top_share < 0.05 else lower if lower_share < 0.05 else None
-    if unused:
-        st.warning(f"{shares} This run does **not** show \"higher layers: global, lower layers: detail\": {unused} "
-                   "barely changes the samples: it has collapsed onto its prior (see the KL per layer) and the model "
-                   "is in effect a one-layer VAE. Free bits λ > 0 usually keeps every layer in use.")
-    elif top_share > lower_share + 0.1:
-        st.success(f"{shares} In this model the top layer sets the global form (each row on the "
-                   "left looks alike; along a row on the right the form changes) and the lower layers add variations.")
-    elif lower_share > top_share + 0.1:
-        st.warning(f"{shares} This run does **not** show \"higher layers: global, lower layers: detail\": the lower "
-                   "layers carry more of the variation than the top.")
-    else:
-        st.info(f"{shares} Neither layer dominates here: the split between global form and detail is weak.")
+    kind, verdict = layer_split(top, lower, report["top_share"], report["lower_share"])
+    getattr(st, kind)(verdict)
 
     left, right = st.columns([2, 3])
     with left:
-        st.markdown(
-            "**Conditional independence.** The model draws z1 from p(z1 | z2) = ∏_d N(μ_d(z2), σ_d²(z2)): given the "
-            "layer above, the coordinates of z1 are independent. They are *not* independent on their own: they share "
-            "a parent, and moving z2 moves all their means together. Left: correlations of z1's coordinates over "
-            "samples in which the layers above are redrawn as well. Right: the same inside groups of 128 samples that "
-            f"share the layers above (averaged over 16 groups): mean |corr| drops from "
-            f"{report['marginal_off_diagonal']:.2f} to {report['conditional_off_diagonal']:.2f}, the level of "
-            "sampling noise. Every dependence between lower codes runs through the layer above.")
+        st.markdown(independence_text(report["marginal_off_diagonal"], report["conditional_off_diagonal"]))
     with right:
         plot(correlation_pair(report["marginal"], report["conditional"], marginal_title="z1, layers above redrawn",
                               conditional_title=f"z1 given {'z2' if n_layers == 2 else 'z2, z3'}"), key="hv_corr")

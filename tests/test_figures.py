@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from ui import figures
-from ui.figures_hierarchical import kl_per_layer_chart
+from ui.figures_hierarchical import independence_text, kl_per_layer_chart, layer_split
 
 rng = np.random.default_rng(0)
 steps = np.arange(1, 1500)
@@ -57,3 +57,21 @@ def test_a_legend_too_long_for_one_row_gets_margins_that_grow():
 def test_curves_are_thinned_and_keep_their_last_point():
     trace = BUILDERS["line_chart"]().data[0]
     assert len(trace.x) <= figures.MAX_POINTS + 1 and trace.x[-1] == steps[-1] and trace.y[-1] == curve[-1]
+
+
+@pytest.mark.parametrize("top_share, lower_share, kind, says", [
+    (0.01, 0.50, "warning", "z2 barely changes the samples"),
+    (0.50, 0.02, "warning", "z1 barely changes the samples"),
+    (0.60, 0.20, "success", "the top layer sets the global form"),
+    (0.20, 0.60, "warning", "the lower layers carry more of the variation"),
+    (0.30, 0.35, "info", "Neither layer dominates"),
+])
+def test_the_hierarchical_page_says_how_the_layers_split_the_variance(top_share, lower_share, kind, says):
+    got_kind, text = layer_split("z2", "z1", top_share, lower_share)
+    assert got_kind == kind and says in text
+    assert f"removes {top_share:.0%}" in text and f"removes {lower_share:.0%}." in text
+
+
+def test_the_hierarchical_page_gives_both_correlations():
+    text = independence_text(0.314, 0.049)
+    assert "drops from 0.31 to 0.05" in text

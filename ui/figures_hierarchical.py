@@ -1,4 +1,5 @@
-"""Figures for the hierarchical VAE page: arrays in, ``go.Figure`` out (no streamlit here)."""
+"""Figures for the hierarchical VAE page: arrays in, ``go.Figure`` out; and what the page says of a model's
+layers, numbers in, text out (no streamlit here)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,36 @@ def correlation_pair(marginal: np.ndarray, conditional: np.ndarray, *, marginal_
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
     fig.update_annotations(font={"size": 13})
     return _layout(fig, None, height)
+
+
+def layer_split(top: str, lower: str, top_share: float, lower_share: float) -> tuple[str, str]:
+    """What the page says of how a model splits its samples' pixel variance between the top layer ``top`` and
+    the layers below ``lower`` (``genlib.models.hierarchical.layer_report``'s shares): (kind, text), kind the
+    message's look: "success", "warning" or "info"."""
+    shares = (f"Holding {top} fixed removes {top_share:.0%} of the samples' pixel variance; holding the noise of "
+              f"{lower} fixed removes {lower_share:.0%}.")
+    unused = top if top_share < 0.05 else lower if lower_share < 0.05 else None
+    if unused:
+        return "warning", (f"{shares} This run does **not** show \"higher layers: global, lower layers: detail\": "
+                           f"{unused} barely changes the samples: it has collapsed onto its prior (see the KL per "
+                           "layer) and the model is in effect a one-layer VAE. Free bits λ > 0 usually keeps every "
+                           "layer in use.")
+    if top_share > lower_share + 0.1:
+        return "success", (f"{shares} In this model the top layer sets the global form (each row on the left looks "
+                           "alike; along a row on the right the form changes) and the lower layers add variations.")
+    if lower_share > top_share + 0.1:
+        return "warning", (f"{shares} This run does **not** show \"higher layers: global, lower layers: detail\": "
+                           "the lower layers carry more of the variation than the top.")
+    return "info", f"{shares} Neither layer dominates here: the split between global form and detail is weak."
+
+
+def independence_text(marginal: float, conditional: float) -> str:
+    """The page's account of conditional independence: ``marginal`` and ``conditional``, the mean |corr|
+    between z1's coordinates with the layers above redrawn and held (``layer_report``'s off-diagonals)."""
+    return ("**Conditional independence.** The model draws z1 from p(z1 | z2) = ∏_d N(μ_d(z2), σ_d²(z2)): given the "
+            "layer above, the coordinates of z1 are independent. They are *not* independent on their own: they share "
+            "a parent, and moving z2 moves all their means together. Left: correlations of z1's coordinates over "
+            "samples in which the layers above are redrawn as well. Right: the same inside groups of 128 samples that "
+            f"share the layers above (averaged over 16 groups): mean |corr| drops from {marginal:.2f} to "
+            f"{conditional:.2f}, the level of sampling noise. Every dependence between lower codes runs through the "
+            "layer above.")
