@@ -69,14 +69,22 @@ def browser(server):
         b.close()
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh browser context (its own Streamlit session) and page, 1400 x 1000."""
+@pytest.fixture(scope="module")
+def browser_context(browser):
+    """One browser context for a module's tests: its HTTP cache keeps the app's JavaScript and plotly.js
+    (about 5 MB) parsed and compiled, as a visitor's browser does from the second page on."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    p = context.new_page()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(browser_context):
+    """A fresh page (its own Streamlit session: one per tab), 1400 x 1000."""
+    p = browser_context.new_page()
     p.set_default_timeout(30000)
     yield p
-    context.close()
+    p.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
