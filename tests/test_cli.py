@@ -4,6 +4,7 @@ checkpoints whose sizes would need memory they do not hold (refused before any a
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -238,15 +239,27 @@ def test_a_diverging_run_says_where_what_was_kept_and_what_to_try(tmp_path, old_
 
 def _peak_mb(*args, cwd=ROOT) -> tuple[subprocess.CompletedProcess, float]:
     """Run the CLI and return it with its own peak resident memory (MB), from the kernel's rusage."""
+    return _peaks_mb([args], cwd=cwd)[0]
+
+
+def _peaks_mb(commands, cwd=ROOT) -> list[tuple[subprocess.CompletedProcess, float]]:
+    """``_peak_mb`` of several CLI commands, run at once (each process's own rusage: they do not mix)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen([sys.executable, "-m", "genlib", *args], stdout=out, stderr=err, cwd=cwd, env=env)
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        done = subprocess.CompletedProcess(child.args, child.returncode, out.read(), err.read())
-    return done, usage.ru_maxrss / 1024  # KB on Linux
+    with contextlib.ExitStack() as files:
+        running = []
+        for args in commands:
+            out, err = (files.enter_context(tempfile.TemporaryFile("w+")) for _ in range(2))
+            child = subprocess.Popen([sys.executable, "-m", "genlib", *args], stdout=out, stderr=err, cwd=cwd, env=env)
+            running.append((child, out, err))
+        results = []
+        for child, out, err in running:
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            done = subprocess.CompletedProcess(child.args, child.returncode, out.read(), err.read())
+            results.append((done, usage.ru_maxrss / 1024))  # KB on Linux
+    return results
 
 
 def test_huge_sizes_in_a_checkpoint_are_refused_before_any_allocation(tmp_path, old_checkpoint):
@@ -257,15 +270,18 @@ def test_huge_sizes_in_a_checkpoint_are_refused_before_any_allocation(tmp_path, 
     good = tmp_path / "good.safetensors"
     good.write_bytes(old_checkpoint)
     meta, _ = _header(good)
-    _, baseline = _peak_mb("list")
     weights = load_file(str(good))
-    for config, fragment in [({"hidden": [4096, 4096, 4096]}, "weights do not match"),
-                             ({"hidden": [4096], "latent_dim": 4096}, "has shape"),
-                             ({"latent_dim": 10**12}, "sizes run from 0"),
-                             ({"hidden": [2**62]}, "sizes run from 0")]:
-        path = tmp_path / "bad.safetensors"
+    cases = [({"hidden": [4096, 4096, 4096]}, "weights do not match"),
+             ({"hidden": [4096], "latent_dim": 4096}, "has shape"),
+             ({"latent_dim": 10**12}, "sizes run from 0"),
+             ({"hidden": [2**62]}, "sizes run from 0")]
+    commands = [("list",)]
+    for i, (config, _) in enumerate(cases):
+        path = tmp_path / f"bad-{i}.safetensors"
         save_file(weights, str(path), metadata={META_KEY: json.dumps({**meta, "config": {**meta["config"], **config}})})
-        done, peak = _peak_mb("evaluate", str(path))
+        commands.append(("evaluate", str(path)))
+    (_, baseline), *evaluated = _peaks_mb(commands)
+    for (config, fragment), (done, peak) in zip(cases, evaluated, strict=True):
         _one_error_line(done, fragment)
         assert peak < baseline + 60, f"{config}: {peak:.0f} MB against {baseline:.0f} MB for `list`"
 
