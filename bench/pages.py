@@ -4,8 +4,10 @@ One ``streamlit run app.py`` on loopback and the system Chromium (Playwright). F
 page's first figure is drawn (the title for pages without one) and its script run has finished, two ways:
 
 - click: a visitor on the home page clicks through the sidebar, page after page, in one session (the app
-  switches pages without reloading the browser). These are the process's first visits to each page: its
-  cached data and pretrained models load then.
+  switches pages without reloading the browser), each page at once after the last. These are the process's
+  first visits to each page: its cached data and pretrained models load then. Then the same on a second fresh
+  server, by a visitor who reads home for ``READ_HOME_S`` first, as a lecturer opening the app would (the
+  browser loads its chart and widget code meanwhile: ``ui.prefetch``).
 - link: the page's URL opened in a fresh browser context (a new session with an empty browser cache, as a
   shared link opens on another machine): it loads the app's JavaScript and plotly.js (about 3.5 MB) first.
 
@@ -84,7 +86,7 @@ def _drawn(info) -> str:
 def run() -> list[dict]:
     from playwright.sync_api import sync_playwright
 
-    from tests.browser import AppServer, chromium_executable, launch, wait_for_app
+    from tests.browser import AppServer, chromium_executable, launch
     from ui.pages import catalogue
 
     if chromium_executable() is None:
@@ -104,16 +106,7 @@ def run() -> list[dict]:
         sampler.start()
         browser = launch(p)
         try:
-            visitor = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            visitor.set_default_timeout(60000)
-            start = time.perf_counter()
-            visitor.goto(server.url)
-            visitor.wait_for_selector(HOME_FIGURE)
-            wait_for_app(visitor, 60000)
-            clicked = {catalogue()[0].title: time.perf_counter() - start}
-            for info in catalogue()[1:]:  # the process's first visit to each page
-                clicked[info.title] = _clicked_paint(visitor, info.title, _drawn(info))
-            visitor.context.close()
+            clicked, work = _click_through(browser, server.url)
             for info in catalogue():
                 url = server.url if info.is_home else f"{server.url}/{info.url_path}"
                 shell, link = _first_paint(browser, url, _drawn(info))
@@ -129,7 +122,58 @@ def run() -> list[dict]:
             sampler.join(2)
     rows.append({"bench": BENCH, "figure": "server peak RSS", "value": f"{peak[0]:.0f} MB",
                  "note": "VmRSS sampled every 0.1 s while every page opened once"})
+    with AppServer({"OMP_NUM_THREADS": "1"}) as server, sync_playwright() as p:  # a second fresh server
+        browser = launch(p)
+        try:
+            read, read_work = _click_through(browser, server.url, read_home_s=READ_HOME_S)
+        finally:
+            browser.close()
+    rows.append({"bench": BENCH, "figure": "browser work, pages clicked at once",
+                 "value": f"{work['script']:.2f} s script / {work['tasks']:.2f} s tasks",
+                 "note": "the renderer's main thread over the clicks after home (Chromium's Performance metrics)"})
+    slowest = max((t, title) for title, t in read.items() if title != catalogue()[0].title)
+    rows.append({"bench": BENCH, "figure": f"pages clicked after {READ_HOME_S:.0f} s on home",
+                 "value": f"slowest {slowest[0]:.2f} s ({slowest[1]})",
+                 "note": "; ".join(f"{title} {t:.2f}" for title, t in read.items())})
+    rows.append({"bench": BENCH, "figure": f"browser work, pages clicked after {READ_HOME_S:.0f} s on home",
+                 "value": f"{read_work['script']:.2f} s script / {read_work['tasks']:.2f} s tasks",
+                 "note": "the same counters over the same clicks"})
     return rows
+
+
+READ_HOME_S = 5.0  # the second visitor reads home this long (a lecturer opening the app) before clicking
+
+
+def _click_through(browser, url: str, read_home_s: float = 0.0) -> tuple[dict[str, float], dict[str, float]]:
+    """A visitor opens home and clicks through the sidebar, page after page, each at once after the last
+    has drawn (after ``read_home_s`` on home): page title -> seconds (home: from goto), and the browser's
+    work over the clicks (``_browser_seconds``)."""
+    from tests.browser import wait_for_app
+    from ui.pages import catalogue
+
+    visitor = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    visitor.set_default_timeout(60000)
+    start = time.perf_counter()
+    visitor.goto(url)
+    visitor.wait_for_selector(HOME_FIGURE)
+    wait_for_app(visitor, 60000)
+    clicked = {catalogue()[0].title: time.perf_counter() - start}
+    visitor.wait_for_timeout(read_home_s * 1000)  # the browser's own clock: its idle work goes on meanwhile
+    cdp = visitor.context.new_cdp_session(visitor)
+    cdp.send("Performance.enable")
+    before = _browser_seconds(cdp)
+    for info in catalogue()[1:]:  # the process's first visit to each page
+        clicked[info.title] = _clicked_paint(visitor, info.title, _drawn(info))
+    after = _browser_seconds(cdp)
+    visitor.context.close()
+    return clicked, {key: after[key] - before[key] for key in after}
+
+
+def _browser_seconds(cdp) -> dict[str, float]:
+    """The page's renderer's seconds so far: running JavaScript (script) and every task of its main thread
+    (tasks), from Chromium's own counters: steadier than wall time on a machine whose speed drifts."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {"script": metrics["ScriptDuration"], "tasks": metrics["TaskDuration"]}
 
 
 if __name__ == "__main__":

@@ -122,12 +122,14 @@ def test_page_renders_its_figure_and_survives_one_interaction(server, page, info
 
 def test_home_draws_its_figure_without_plotly_and_the_browser_fetches_plotly_behind_it(server, page):
     """Home's figure is SVG (ui.svg): it draws no plotly chart, yet the browser loads Streamlit's plotly
-    module in its idle time (ui.prefetch), so the first chart page clicked next does not wait for it."""
+    module in its idle time (ui.prefetch), then the other modules pages need (widgets, math, the table, the
+    code block), so the pages clicked next do not wait for them."""
     page.goto(server.url)
     wait_for_app(page)
     page.wait_for_selector(".st-key-home_beta svg")
     assert page.locator(".st-key-home_beta svg polyline").count() == 3  # the three schedules
     assert page.locator(PLOTLY).count() == 0
-    page.wait_for_function("() => performance.getEntriesByType('resource')"
-                           ".some(e => /\\/PlotlyChart\\.[^/]*\\.js$/.test(e.name))", timeout=15000)
+    for stem in ("PlotlyChart", "DataFrame", "StreamlitSyntaxHighlighter"):  # the first, a later and the last
+        page.wait_for_function("(stem) => performance.getEntriesByType('resource')"
+                               ".some(e => e.name.split('/').pop().startsWith(stem + '.'))", arg=stem, timeout=30000)
     assert_no_exception(page, "e2e-home-prefetch")

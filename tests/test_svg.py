@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import xml.etree.ElementTree as ET
 
@@ -74,6 +75,16 @@ def test_the_installed_streamlit_has_the_plotly_module_the_home_page_prefetches(
     module = prefetch.plotly_module()
     assert module is not None and module.startswith("PlotlyChart.") and module.endswith(".js")
     assert module in prefetch.script(module)
+
+
+def test_the_home_page_prefetches_every_module_it_names_plotly_first_and_only_files_that_exist():
+    names = prefetch.modules()
+    assert [name.split(".")[0] for name in names] == list(prefetch.MODULES)  # all found in our pinned Streamlit
+    assert names[0] == prefetch.plotly_module()
+    assert all((prefetch._static_js() / name).is_file() for name in names)
+    html = prefetch.script(names)
+    assert all(html.index(a) < html.index(b) for a, b in itertools.pairwise(names))  # in this order
+    assert prefetch.find_module("NoSuchModule") is None
 
 
 def test_home_draws_its_figure_as_svg_and_prefetches_plotly_without_drawing_a_plotly_chart():
