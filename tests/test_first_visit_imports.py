@@ -36,3 +36,21 @@ assert "torch._dynamo" in sys.modules and len(run.optimizers) >= 1
 def test_looking_at_shipped_models_and_runs_does_not_import_torch_dynamo():
     result = subprocess.run([sys.executable, "-c", CODE], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+LATENT_PAGE = """
+import sys
+sys.path.insert(0, "tests")
+from apptest import open_page
+at = open_page("20_latent_space.py").run()
+assert not at.exception, at.exception
+assert at.get("plotly_chart"), "the page drew its figures"
+assert "sklearn" not in sys.modules, "the latent space page's first paint imported scikit-learn"
+"""
+
+
+def test_the_latent_space_pages_first_paint_does_not_import_scikit_learn():
+    """Its default projection is PCA, done with numpy: importing scikit-learn for it took 1.0-1.2 s on 2 cores
+    (after torch and pandas), most of the page's first visit."""
+    result = subprocess.run([sys.executable, "-c", LATENT_PAGE], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]

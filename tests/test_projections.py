@@ -40,6 +40,18 @@ def test_pca_spans_the_top_two_principal_axes(codes):
     assert (xy[np.abs(xy).argmax(0), [0, 1]] > 0).all(), "signs are fixed: each axis's largest value is positive"
 
 
+@pytest.mark.parametrize("shape", [(60, 8), (359, 8), (5, 3), (40, 2)])
+def test_pca_is_scikit_learns_pca_up_to_each_axis_sign(shape):
+    from sklearn.decomposition import PCA
+
+    z = np.random.default_rng(shape[0]).normal(size=shape) * np.linspace(3, 0.5, shape[1])
+    reference = PCA(n_components=2, svd_solver="full").fit_transform(z)
+    xy = project(z, "pca")
+    np.testing.assert_allclose(np.abs(xy), np.abs(reference), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(xy, reference * np.sign(reference[np.abs(reference).argmax(0), [0, 1]]), rtol=1e-4,
+                               atol=1e-5)
+
+
 def test_a_one_dimensional_code_is_drawn_against_zeros():
     z = np.arange(5, dtype=np.float32)[:, None]
     xy = project(z, "pca")
