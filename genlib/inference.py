@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from genlib.distributions import LOG_2PI, log_normal
+from genlib.nn import TensorAdam
 from genlib.priors import prior_of
 
 DECODE_CHUNK = 8192  # latent points decoded at once
@@ -216,16 +217,13 @@ def best_gaussian(model, x: torch.Tensor, starts: list[tuple[torch.Tensor, torch
     mu0 = torch.cat([m for m, _ in starts]).detach()
     logvar0 = torch.cat([lv for _, lv in starts]).detach().clamp(-20, 5)
     mu, logvar = mu0.clone().requires_grad_(True), logvar0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([mu, logvar], lr=lr)
+    opt = TensorAdam([mu, logvar], lr=lr)  # torch.optim.Adam's numbers, without importing torch._dynamo
     with torch.no_grad():
         start_elbo = elbo_quadrature(model, xs, mu0, logvar0, order=order)
     best = start_elbo.clone()
     for step in range(steps):
         loss = -elbo_quadrature(model, xs, mu, logvar, order=order).sum()  # examples are independent
-        g_mu, g_logvar = torch.autograd.grad(loss, [mu, logvar])  # q's gradient only; parameters untouched
-        opt.zero_grad(set_to_none=True)
-        mu.grad, logvar.grad = g_mu, g_logvar
-        opt.step()
+        opt.step(torch.autograd.grad(loss, [mu, logvar]))  # q's gradient only; the model's parameters untouched
         if step % 25 == 24:
             with torch.no_grad():
                 now = elbo_quadrature(model, xs, mu, logvar, order=order)

@@ -110,6 +110,32 @@ def _kernel(group: dict, params, grads, exp_avgs, exp_avg_sqs, steps) -> None:
                        grad_scale=None, found_inf=None)
 
 
+class TensorAdam:
+    """``torch.optim.Adam``'s update with its defaults (betas 0.9 / 0.999, eps 1e-8, no weight decay), element
+    for element as its single-tensor CPU path computes it, for a few tensors optimised by hand (the inference
+    lab's q*). It does not use ``torch.optim``: an optimiser's first constructor imports torch._dynamo (1.4-1.5 s
+    on 2 cores), which a page that only analyses a drawing would otherwise wait for on its first visit."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.steps = 0
+
+    @torch.no_grad()
+    def step(self, grads) -> None:
+        """One Adam step of every parameter with its gradient in ``grads`` (in the parameters' order)."""
+        self.steps += 1
+        beta1, beta2 = self.betas
+        step_size = self.lr / (1 - beta1 ** self.steps)
+        bias_correction2_sqrt = (1 - beta2 ** self.steps) ** 0.5
+        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
+            m.lerp_(g, 1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            p.addcdiv_(m, (v.sqrt() / bias_correction2_sqrt).add_(self.eps), value=-step_size)
+
+
 class MLP(nn.Sequential):
     """in_features -> hidden[0] -> ... -> hidden[-1] -> out_features, ReLU between layers.
 
