@@ -24,6 +24,17 @@ def _step(page) -> int:
     return int(match.group(1).replace(",", ""))
 
 
+def _pause(page) -> None:
+    """Press Pause and wait until the run says it is paused: a test leaves no run training behind it, to hold
+    one of the server's training slots after its page is closed."""
+    page.get_by_role("button", name=re.compile("Pause")).click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')]"
+        ".some(e => e.innerText.includes('paused'))",
+        timeout=30000,
+    )
+
+
 def test_live_training_starts_grows_and_pauses(server, page):
     page.goto(f"{server.url}/elbo?steps=10000")
     wait_for_app(page)
@@ -38,12 +49,7 @@ def test_live_training_starts_grows_and_pauses(server, page):
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].length >= 4")
     assert_no_exception(page, "elbo-training")
     screenshot(page, "elbo-training")
-    page.get_by_role("button", name=re.compile("Pause")).click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')]"
-        ".some(e => e.innerText.includes('paused'))",
-        timeout=30000,
-    )
+    _pause(page)
     time.sleep(0.5)
     wait_for_app(page)  # a chunk already under way when Pause arrived finishes first
     paused = _step(page)
@@ -81,7 +87,7 @@ def test_a_zoom_into_a_live_chart_survives_its_updates(server, page):
     page.wait_for_function(f"() => ({_X_AXIS})()[2] > {last_step}", timeout=30000)
     _, autorange, _ = page.evaluate(_X_AXIS)
     assert autorange is True, "a double click shows the whole curve again, and updates keep it whole"
-    page.get_by_role("button", name=re.compile("Pause")).click()
+    _pause(page)
 
 
 def test_a_live_chart_in_full_screen_stays_full_screen_as_it_updates(server, page):
@@ -107,7 +113,7 @@ def test_a_live_chart_in_full_screen_stays_full_screen_as_it_updates(server, pag
     assert later_step > last_step, "the chart was updated meanwhile"
     assert (later_width, later_height) == (width, height), "at the size of the screen"
     page.keyboard.press("Escape")
-    page.get_by_role("button", name=re.compile("Pause")).click()
+    _pause(page)
 
 
 # Each chart's data, summed: changes whenever the chart is drawn from a model that trained since.
@@ -164,4 +170,4 @@ def test_every_live_figure_is_redrawn_on_each_tick(server, page):
     })""")
     (beta_template, beta_bold), (elbo_template, elbo_bold) = theme
     assert elbo_template == beta_template and beta_bold and elbo_bold, "an updated chart looks like the others"
-    page.get_by_role("button", name=re.compile("Pause")).click()
+    _pause(page)
