@@ -72,15 +72,15 @@ def test_a_figure_without_curves_is_refused():
 
 
 def test_the_installed_streamlit_has_the_plotly_module_the_home_page_prefetches():
-    module = prefetch.plotly_module()
+    module = prefetch.find_module("PlotlyChart")
     assert module is not None and module.startswith("PlotlyChart.") and module.endswith(".js")
-    assert module in prefetch.script(module)
+    assert module in prefetch.script((module,))
 
 
 def test_the_home_page_prefetches_every_module_it_names_plotly_first_and_only_files_that_exist():
     names = prefetch.modules()
     assert [name.split(".")[0] for name in names] == list(prefetch.MODULES)  # all found in our pinned Streamlit
-    assert names[0] == prefetch.plotly_module()
+    assert names[0] == prefetch.find_module("PlotlyChart")
     assert all((prefetch._static_js() / name).is_file() for name in names)
     html = prefetch.script(names)
     assert all(html.index(a) < html.index(b) for a, b in itertools.pairwise(names))  # in this order
@@ -92,4 +92,4 @@ def test_home_draws_its_figure_as_svg_and_prefetches_plotly_without_drawing_a_pl
     assert not at.exception
     assert not at.get("plotly_chart")
     assert any("<svg" in m.value for m in at.markdown)
-    assert any(prefetch.plotly_module() in h.proto.body for h in at.get("html"))
+    assert any(prefetch.find_module("PlotlyChart") in h.proto.body for h in at.get("html"))

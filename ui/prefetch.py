@@ -2,7 +2,7 @@
 
 Streamlit's frontend loads a module the first time a page of the visit needs it: its plotly chart module
 (PlotlyChart.<hash>.js, 4.7 MB with plotly.js) for the first plotly chart, then the code of each kind of widget,
-of KaTeX for the first formula, of the table for the first dataframe (1.3 MB with Arrow's), of the syntax
+of KaTeX for the first formula, of the table for the first dataframe (about 1.5 MB with Arrow's), of the syntax
 highlighter for the first code block (1.6 MB). Chromium takes about two seconds on 2 cores to fetch and run
 plotly's; the ELBO page, the first to meet the widgets and the math, ran 0.9-1.5 s of JavaScript on its first
 visit with them still to load, 0.5-0.6 s with them loaded (bench/NOTES.md). The home page draws its
@@ -38,21 +38,15 @@ def find_module(stem: str) -> str | None:
     return found[0].name if len(found) == 1 else None
 
 
-def plotly_module() -> str | None:
-    """The file name of Streamlit's plotly chart module, or None where this Streamlit has none."""
-    return find_module("PlotlyChart")
-
-
 @functools.cache
 def modules() -> tuple[str, ...]:
     """The file names of ``MODULES`` that this Streamlit has, in their order."""
     return tuple(name for name in map(find_module, MODULES) if name is not None)
 
 
-def script(names: tuple[str, ...] | str) -> str:
+def script(names: tuple[str, ...]) -> str:
     """The HTML that imports ``names`` (files beside Streamlit's own index script), one at a time, each when
     the browser is idle."""
-    names = (names,) if isinstance(names, str) else tuple(names)
     return ("<script>(function () {"
             "const main = document.querySelector('script[type=\"module\"][src*=\"/static/js/index.\"]');"
             "if (!main || window.__genlabPrefetched) return; window.__genlabPrefetched = true;"
