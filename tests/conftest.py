@@ -13,7 +13,7 @@ from genlib.models import build
 # ------------------------------------------------------------------ two workers (pytest-xdist, pyproject's addopts)
 
 SERIAL = "serial"  # the xdist group of the tests that start a server: one after another, on one worker
-LAST = ("tests/test_many_users.py",)  # the group's most timing-sensitive test, when the other worker is done
+LAST = ("tests/test_many_users.py",)  # the most timing-sensitive test: last (it waits for the other worker)
 
 
 def pytest_xdist_auto_num_workers(config) -> int:
