@@ -16,6 +16,7 @@ SERIAL = "serial"  # the xdist group of the tests that start a server: one after
 LAST = ("tests/test_many_users.py",)  # the most timing-sensitive test: last (it waits for the other worker)
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown where xdist is not loaded
 def pytest_xdist_auto_num_workers(config) -> int:
     """``-n auto``: two workers where there are two cores or more (one runs the server tests, one the rest),
     none on one core."""
