@@ -28,6 +28,7 @@ from genlib.metrics import evaluate
 from genlib.train import TrainingRun
 
 EVAL_EVERY = 50  # training steps between two evaluations of each run
+EVAL_BUDGET = 0.15  # the lab's budget for eval_overhead (bench/annealing.py measures it)
 EVAL_EXAMPLES = 256  # size of the fixed held-out batch (the MI estimate is at most log of it)
 HISTORY_KEYS = ("elbo", "recon", "kl", "kl_per_dim", "active_units", "mutual_information")
 
