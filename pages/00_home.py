@@ -10,7 +10,7 @@ import streamlit as st
 from genlib import schedules
 from ui import figures
 from ui.pages import catalogue
-from ui.prefetch import prefetch_charts
+from ui.prefetch import prefetch_modules
 from ui.state import picture
 
 st.title(":material/science: genlab")  # a Material icon: drawn by Streamlit's icon font, no emoji font needed
@@ -39,4 +39,4 @@ st.markdown(
     "Images use a real likelihood: a Bernoulli over the image binarised at 0.5, or a categorical over its "
     "gray levels, so *nats per image* is a true negative log-likelihood bound."
 )
-prefetch_charts()  # plotly.js, loaded while the visitor reads: the first chart page needs it
+prefetch_modules()  # plotly.js and the widgets' code, loaded while the visitor reads: the pages clicked next need them

@@ -121,3 +121,8 @@ def wait_for_app(page, timeout_ms: int = 30000) -> None:
     page.wait_for_selector('[data-testid="stMain"]', timeout=timeout_ms)
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
 
+
+def wait_until_paused(page, timeout_ms: int = 30000) -> None:
+    """Wait until a progress bar of the page says its run is paused (after a Pause click, or a stop's own)."""
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')]"
+                           ".some(e => e.innerText.includes('paused'))", timeout=timeout_ms)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.browser import assert_no_exception, screenshot, wait_for_app
+from tests.browser import assert_no_exception, screenshot, wait_for_app, wait_until_paused
 
 pytestmark = pytest.mark.browser
 
@@ -28,11 +28,7 @@ def _pause(page) -> None:
     """Press Pause and wait until the run says it is paused: a test leaves no run training behind it, to hold
     one of the server's training slots after its page is closed."""
     page.get_by_role("button", name=re.compile("Pause")).click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')]"
-        ".some(e => e.innerText.includes('paused'))",
-        timeout=30000,
-    )
+    wait_until_paused(page)
 
 
 def test_live_training_starts_grows_and_pauses(server, page):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.browser import assert_no_exception, screenshot, wait_for_app
+from tests.browser import assert_no_exception, screenshot, wait_for_app, wait_until_paused
 from ui import tours
 
 pytestmark = pytest.mark.browser
@@ -29,8 +29,7 @@ def _trains_then_pause(page, live: str) -> None:
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')]"
                            ".some(e => /step [1-9][\\d,]* of .*training/.test(e.innerText))", timeout=60000)
     page.locator(f".st-key-{live}-pause button:visible").first.click()
-    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')]"
-                           ".some(e => e.innerText.includes('paused'))", timeout=60000)
+    wait_until_paused(page, 60000)
 
 
 def _at_stop(page, tour, n: int) -> None:

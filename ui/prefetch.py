@@ -57,7 +57,7 @@ def script(names: tuple[str, ...]) -> str:
             "})();</script>")
 
 
-def prefetch_charts() -> None:
+def prefetch_modules() -> None:
     """Have the browser load plotly.js and the other modules in its idle time (call at the end of a page that
     needs none of them)."""
     import streamlit as st
