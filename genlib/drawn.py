@@ -79,15 +79,17 @@ def posterior_draws(model, x: torch.Tensor, n: int = 8, seed: int = 0) -> torch.
 
 
 def pixelcnn_completion(model, x: torch.Tensor, *, n_draws: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
-    """The PixelCNN completes the drawn image's bottom half from its top half (``complete_halves``)."""
-    return complete_halves(model, x, half="top", n_draws=n_draws, seed=seed)
+    """The PixelCNN completes the drawn image's bottom half from its top half (``complete_halves``). ``x``
+    may be a numpy array (a page's cached call)."""
+    return complete_halves(model, torch.as_tensor(x, dtype=torch.float32), half="top", n_draws=n_draws, seed=seed)
 
 
 @torch.no_grad()
 def multimodal_from_top(model, x: torch.Tensor, *, n_draws: int = 4, seed: int = 0) -> dict:
     """A multimodal VAE with modalities top / bottom / label (``digits-halves-label``) given only the drawn
     image's top half: ``bottom`` draws (n, 1, 4, 8), the ``whole`` images (n, 1, 8, 8) they make with the drawn
-    top, and the label's probabilities (10,) averaged over the posterior."""
+    top, and the label's probabilities (10,) averaged over the posterior. ``x`` may be a numpy array."""
+    x = torch.as_tensor(x, dtype=torch.float32)
     top = x[..., : x.shape[-2] // 2, :].reshape(1, -1)
     gen = torch.Generator(device=model.lambdas.device).manual_seed(seed)
     draws = model.generate({"top": top}, n=n_draws, generator=gen)

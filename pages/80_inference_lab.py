@@ -77,6 +77,13 @@ def analyse(name: str, x_array, seed: int) -> dict:
     return inference.report(cached_pretrained(name), x_array, seed=seed)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def given_to(name: str, x_array, seed: int) -> dict:
+    """The drawing given to another model: the PixelCNN's completions or the multimodal VAE's draws."""
+    answer = drawn.pixelcnn_completion if name == "pixelcnn-digits" else drawn.multimodal_from_top
+    return answer(cached_pretrained(name), x_array, seed=seed)
+
+
 with st.spinner("Integrating p(x | z) p(z) on the grid, fitting q* and drawing 8 × 5000 importance samples…"):
     r = analyse(MODELS[label], x.numpy(), seed)
 i = r["iwae"]["k"].index(k)
@@ -129,12 +136,12 @@ plot(figures.image_grid(rows, 8, "The drawing (as the model sees it), its recons
 st.subheader("The same drawing, to other models")
 c1, c2 = st.columns(2)
 if pretrained_available("pixelcnn-digits"):
-    done = drawn.pixelcnn_completion(cached_pretrained("pixelcnn-digits"), x, seed=seed)
+    done = given_to("pixelcnn-digits", x.numpy(), seed)
     with c1:
         plot(figures.image_grid([done["observed"][0], *[done[f"draw {d}"][0] for d in range(1, 5)]], 5,
                                 "PixelCNN: the top half kept, the bottom sampled pixel by pixel"), key="pixelcnn")
 if pretrained_available("mvae-poe-digits"):
-    given = drawn.multimodal_from_top(cached_pretrained("mvae-poe-digits"), x, seed=seed)
+    given = given_to("mvae-poe-digits", x.numpy(), seed)
     with c2:
         plot(figures.image_grid(given["whole"].numpy(), 4, "Multimodal VAE (PoE), given the drawn top half: "
                                                            "bottoms drawn from q(z | top)"), key="mvae")

@@ -13,6 +13,7 @@ from genlib.models import build
 from genlib.models.pixelcnn import (
     analytic_receptive_field,
     blind_spot,
+    complete_halves,
     receptive_field,
     receptive_fields_by_layer,
 )
@@ -184,6 +185,20 @@ def test_completion_keeps_observed_pixels_and_records_frames():
     assert torch.equal(frames[-1], out)
     again = model.complete(x, top_half, torch.Generator().manual_seed(0))
     assert torch.equal(out, again)
+
+
+def test_complete_halves_draws_each_image_from_its_own_half():
+    model = build("gated-pixelcnn", (1, 4, 4), channels=8, n_layers=2, seed=0)
+    x = (torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    out = complete_halves(model, x, half="top", n_draws=4, seed=0)
+    assert set(out) == {"original", "observed", "draw 1", "draw 2", "draw 3", "draw 4"}
+    for d in range(1, 5):  # the draws are made as one batch: each keeps its own image's top half
+        assert out[f"draw {d}"].shape == (3, 1, 4, 4)
+        assert (out[f"draw {d}"][..., :2, :] == x[..., :2, :].numpy()).all()
+        assert set(out[f"draw {d}"][..., 2:, :].flatten().tolist()) <= {0.0, 1.0}
+    again = complete_halves(model, x, half="top", n_draws=4, seed=0)
+    assert all((again[k] == out[k]).all() for k in out if k != "observed")
+    assert len({out[f"draw {d}"].tobytes() for d in range(1, 5)}) > 1  # not one draw four times
 
 
 @pytest.mark.parametrize("name", MODELS)

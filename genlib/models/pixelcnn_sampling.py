@@ -42,11 +42,13 @@ def half_mask(data_shape: tuple[int, ...], half: str = "top") -> torch.Tensor:
 def complete_halves(model: PixelCNN, x: torch.Tensor, *, half: str = "top", n_draws: int = 3,
                     seed: int = 0) -> dict[str, np.ndarray]:
     """Complete each image of x from its observed half, ``n_draws`` times: numpy images (N, C, H, W) under
-    "original" (as the likelihood sees it), "observed" (NaN where hidden) and "draw 1".."draw n"."""
+    "original" (as the likelihood sees it), "observed" (NaN where hidden) and "draw 1".."draw n". The draws
+    are made as one batch (a pass of the network per hidden pixel for all of them, not one per draw)."""
     mask = half_mask(model.data_shape, half).to(model.device)
     x = model.likelihood.prepare(x.to(model.device))
     out = {"original": x.cpu().numpy(), "observed": torch.where(mask, x, torch.nan).cpu().numpy()}
     generator = torch.Generator(device=model.device).manual_seed(seed)
-    for d in range(n_draws):
-        out[f"draw {d + 1}"] = model.complete(x, mask, generator).cpu().numpy()
+    draws = model.complete(x.repeat(n_draws, *[1] * (x.dim() - 1)), mask, generator).cpu()  # (n_draws * N, ...)
+    for d, draw in enumerate(draws.split(len(x))):
+        out[f"draw {d + 1}"] = draw.numpy()
     return out
