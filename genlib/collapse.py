@@ -115,11 +115,11 @@ def own_vs_random_code(model, x: torch.Tensor, *, n_random: int = 4, seed: int =
         torch.manual_seed(int(seed))
         mu, _ = model.encode(x)
         z_random = torch.randn(n_random, mu.shape[-1], generator=g).to(model.device)
-        h_own, h_random = model.decode(mu), model.decode(z_random)
-        own_log_p = model.likelihood.log_prob(h_own, x)  # (1,)
-        random_log_p = model.likelihood.log_prob(h_random, x.expand(n_random, *x.shape[1:]))  # (n_random,)
-        own, random = model.likelihood.mean(h_own), model.likelihood.mean(h_random)
-    return {"input": x.cpu(), "own": own.cpu(), "random": random.cpu(), "own_log_p": own_log_p.item(),
+        h = model.decode(torch.cat([mu, z_random]))  # the own code first, then the random ones: one batch
+        log_p = model.likelihood.log_prob(h, x.expand(1 + n_random, *x.shape[1:]))  # (1 + n_random,)
+        pictures = model.likelihood.mean(h).cpu()  # an autoregressive decoder draws every picture at once
+    own_log_p, random_log_p = log_p[0], log_p[1:]
+    return {"input": x.cpu(), "own": pictures[:1], "random": pictures[1:], "own_log_p": own_log_p.item(),
             "random_log_p": random_log_p.tolist(), "gain": (own_log_p - random_log_p.mean()).item()}
 
 

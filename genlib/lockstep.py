@@ -38,7 +38,7 @@ class Lockstep:
 
     def __init__(self, models: dict, dataset, heldout, *, steps: int, batch_size: int = 128, lr: float = 1e-3,
                  seed: int = 0, eval_every: int = EVAL_EVERY, eval_examples: int = EVAL_EXAMPLES,
-                 device=None, batch: bool = True):
+                 device=None, batch: bool = True, evaluate: bool = True):
         if not models:
             raise ValueError("Lockstep needs at least one model")
         if int(eval_every) != eval_every or eval_every < 1:
@@ -53,7 +53,8 @@ class Lockstep:
         self.evals: dict[str, list[dict]] = {name: [] for name in self.runs}  # name -> evaluation records
         self.eval_seconds = 0.0
         self.train_seconds = 0.0  # time spent training (runs trained as one count once)
-        self._evaluate_all()  # step 0: where every run starts
+        if evaluate:  # False where the evaluations come from elsewhere (genlib.shipped.replay's shipped ones)
+            self._evaluate_all()  # step 0: where every run starts
 
     # ---------------------------------------------------------------- run-like interface
 

@@ -143,7 +143,8 @@ def replay(models: dict, timelines: dict, test_set, *, eval_every: int, seed: in
     steps = {name: max(snapshots) for name, (snapshots, _, _) in timelines.items()}
     # a real Lockstep (so every part of its interface is there), never trained: its runs are then replaced
     # by the recorded ones and its evaluations by the shipped ones
-    lab = Lockstep(models, test_set, test_set, steps=max(steps.values()), seed=seed, eval_every=eval_every)
+    lab = Lockstep(models, test_set, test_set, steps=max(steps.values()), seed=seed, eval_every=eval_every,
+                   evaluate=False)
     lab.runs = {name: Recorded(models[name], timelines[name][1], steps[name]) for name in models}
     lab.evals = {name: list(timelines[name][2]) for name in models}
     shared = set.intersection(*(set(snapshots) for snapshots, _, _ in timelines.values()))
