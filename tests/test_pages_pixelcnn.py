@@ -79,6 +79,8 @@ def test_sampling_animation_follows_the_theme_and_leaves_room_for_its_controls()
     last = np.array(fig.frames[-1].data[0].z, dtype=float)
     assert last[0, 0] == 1.0 and last[0, 1] == 0.0 and last[1, 0] == UNDRAWN
     np.testing.assert_array_equal(np.array(fig.data[0].z, dtype=float), last)  # opens on the finished samples
+    # a frame is merged into the trace by plotly.js: its z alone, the colours and hover text stay the trace's
+    assert all(set(f.data[0].to_plotly_json()) == {"type", "z"} for f in fig.frames)
     undrawn = CANVAS_SCALE[0][1]
     assert fig.data[0].zmin == UNDRAWN and undrawn.startswith("rgba(") and float(undrawn[:-1].split(",")[-1]) < 1
     # the buttons sit above the slider, both inside the bottom margin (not clipped), no button lit up
