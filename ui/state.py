@@ -83,13 +83,14 @@ _importing = threading.Event()  # set while the preload thread is importing
 # gave the better first visits in `python -m bench pages` (bench/NOTES.md, "The same code, three bench runs").
 PRELOAD_DELAY_S = 0.3
 # Then, one at a time, what a page's first use would otherwise import on the click's path: scipy.ndimage
-# (0.3-0.4 s; the inference lab's modes), and torch._dynamo (about 1.9 s; torch's first optimiser: a first
-# Train), which no page's first paint needs (tests/test_first_visit_imports.py), so it comes last. A
-# visitor's first run waits for the one import under way, so torch._dynamo comes in pieces, each a public
-# module that it imports anyway, in its order: sympy 0.3-0.4 s, torch's symbolic shapes 0.15 s, DTensor
-# 0.3 s, FSDP 0.1 s, then torch._dynamo's own 0.7 s (a first visit waited up to 2 s for it whole).
-LATER_IMPORTS = ("scipy.ndimage", "sympy", "torch.fx.experimental.symbolic_shapes", "torch.distributed.tensor",
-                 "torch.distributed.fsdp", "torch._dynamo")
+# (0.3-0.4 s; the inference lab's modes), pandas' Styler (0.08-0.14 s; the annealing lab's table), and
+# torch._dynamo (about 1.9 s; torch's first optimiser: a first Train), which no page's first paint needs
+# (tests/test_first_visit_imports.py), so it comes last. A visitor's first run waits for the one import
+# under way, so torch._dynamo comes in pieces, each a public module that it imports anyway, in its order:
+# sympy 0.3-0.4 s, torch's symbolic shapes 0.15 s, DTensor 0.3 s, FSDP 0.1 s, then torch._dynamo's own
+# 0.7 s (a first visit waited up to 2 s for it whole).
+LATER_IMPORTS = ("scipy.ndimage", "pandas.io.formats.style", "sympy", "torch.fx.experimental.symbolic_shapes",
+                 "torch.distributed.tensor", "torch.distributed.fsdp", "torch._dynamo")
 
 
 def preload() -> None:
