@@ -2,7 +2,7 @@
 
 from ui.coldstart import serial
 
-with serial():  # a fresh server's first sessions import one at a time (ui/coldstart.py)
+with serial(first_run_of="app.py's imports"):  # a fresh server's first sessions import one at a time (ui/coldstart.py)
     # pandas before anything draws: plotly reads it from sys.modules without importing it, so a session that
     # draws a chart while another imports pandas meets a half-made module ("no attribute 'Series'").
     import pandas  # noqa: F401
@@ -46,9 +46,11 @@ with serial(first_run_of="the app's shell"):
     pages = [st.Page(str(p.path), title=p.title, url_path=None if p.is_home else p.url_path, default=p.is_home)
              for p in infos]
     page = st.navigation(pages)
-    by_path = {("" if info.is_home else info.url_path): p for info, p in zip(infos, pages, strict=True)}
+    paths = ["" if info.is_home else info.url_path for info in infos]
+    by_path = dict(zip(paths, pages, strict=True))
+    script = str(infos[paths.index(page.url_path)].path)  # the page's file
 
-with serial(first_run_of=page.url_path):
+with serial(first_run_of=page.url_path, script=script):
     with st.sidebar:
         st.toggle("Lecture mode", key="lecture", bind="query-params",
                   help="Bigger type and figures, high contrast, advanced controls folded away, fewer words: for a "

@@ -340,3 +340,44 @@ def test_a_background_import_lets_a_waiting_visitor_go_first():
     v.join(5)
     b.join(5)
     assert order == ["visitor", "background"]
+
+
+def test_a_first_run_with_nothing_to_import_does_not_wait_for_a_background_import(tmp_path):
+    import threading
+
+    from ui import coldstart
+
+    light, heavy, relative = tmp_path / "light.py", tmp_path / "heavy.py", tmp_path / "relative.py"
+    light.write_text("import os\nfrom os import path, sep\n\ndef f():\n    import json\n")
+    heavy.write_text("import os\n\ndef f():\n    import genlab_no_such_module\n")  # a lazy import counts too
+    relative.write_text("from . import os\n")
+    assert coldstart.imports_done(str(light))
+    assert not coldstart.imports_done(str(heavy)) and not coldstart.imports_done(str(relative))
+
+    held, release, ran = threading.Event(), threading.Event(), []
+
+    def background():
+        with coldstart.serial(background=True):
+            held.set()
+            release.wait(5)
+
+    b = threading.Thread(target=background)
+    b.start()
+    held.wait(5)
+    try:
+        with coldstart.serial(first_run_of="light-page", script=str(light)):  # no turn: it runs at once
+            ran.append("light")
+
+        def heavy_page():
+            with coldstart.serial(first_run_of="heavy-page", script=str(heavy)):
+                ran.append("heavy")
+
+        waiting = threading.Thread(target=heavy_page)
+        waiting.start()
+        waiting.join(0.2)
+        assert ran == ["light"]  # a first run with imports to make waits for the turn
+    finally:
+        release.set()
+        b.join(5)
+    waiting.join(5)
+    assert ran == ["light", "heavy"]

@@ -34,11 +34,13 @@ _count = threading.Lock()
 
 
 @contextlib.contextmanager
-def serial(first_run_of: str | None = None, *, background: bool = False):
+def serial(first_run_of: str | None = None, *, background: bool = False, script: str | None = None):
     """Hold the import turn (with ``first_run_of``: only for that page's first run in this process). A
     ``background`` holder (``ui.state.preload``) takes its turn only when no visitor's run is waiting, so a
-    page waits at most for the one background import under way, not for all of them."""
-    if first_run_of is not None and first_run_of in _ran:
+    page waits at most for the one background import under way, not for all of them. ``script``: the page's
+    file; a first run whose script's imports are all imported already (``imports_done``: Tours, after
+    app.py's) has none of its own to make, and takes no turn: it does not wait for a background import."""
+    if first_run_of is not None and (first_run_of in _ran or (script is not None and imports_done(script))):
         yield
         return
     if background:
@@ -59,6 +61,30 @@ def serial(first_run_of: str | None = None, *, background: bool = False):
         _lock.release()
         if first_run_of is not None:
             _ran.add(first_run_of)
+
+
+_imports_of: dict[str, tuple] = {}  # script -> what it imports: (module, names from it)
+
+
+def imports_done(script: str) -> bool:
+    """Whether every module the file ``script`` imports, anywhere in it, is imported already in this
+    process (relative imports count as not done). What its code calls may still import lazily."""
+    if script not in _imports_of:
+        import ast  # here, not at the top: see the module's docstring
+
+        found = []
+        for node in ast.walk(ast.parse(open(script, encoding="utf-8").read())):
+            if isinstance(node, ast.Import):
+                found += [(alias.name, ()) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                found.append((node.module if node.level == 0 else None, tuple(a.name for a in node.names)))
+        _imports_of[script] = tuple(found)
+    for module, names in _imports_of[script]:
+        if module is None or module not in sys.modules:
+            return False
+        if not all(f"{module}.{n}" in sys.modules or hasattr(sys.modules[module], n) for n in names):
+            return False
+    return True
 
 
 def through_app() -> None:
