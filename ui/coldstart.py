@@ -72,8 +72,10 @@ def imports_done(script: str) -> bool:
     if script not in _imports_of:
         import ast  # here, not at the top: see the module's docstring
 
+        with open(script, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
         found = []
-        for node in ast.walk(ast.parse(open(script, encoding="utf-8").read())):
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 found += [(alias.name, ()) for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
