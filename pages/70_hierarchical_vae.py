@@ -17,6 +17,7 @@ from ui.figures_hierarchical import (
     independence_text,
     kl_per_layer_bars,
     kl_per_layer_chart,
+    layer_names,
     layer_split,
 )
 from ui.state import (
@@ -71,10 +72,9 @@ st.caption(f"Nats per image on digits binarised at 0.5, summed over the 64 pixel
            f"Sizes z_1 ... z_{n_layers}: {', '.join(map(str, dims))}. "
            "The merge (bottom-up estimate × top-down prior) is Eq. 19-21 of the paper.")
 
-temperatures = tuple(
-    col.slider(f"Temperature of z{i + 1}" + (" (top)" if i == n_layers - 1 else ""), 0.0, 1.5, 1.0, 0.1,
-               key=f"hv_t{i + 1}", bind="query-params")
-    for i, col in enumerate(st.columns(n_layers)))
+names = layer_names(n_layers)
+temperatures = tuple(col.slider(f"Temperature of {name}", 0.0, 1.5, 1.0, 0.1, key=f"hv_t{i + 1}", bind="query-params")
+                     for i, (col, name) in enumerate(zip(st.columns(n_layers), names, strict=True)))
 
 
 def make_runs():
@@ -102,7 +102,6 @@ def draw_layers(model):
     with b:
         plot(figures.image_grid(report["lower_fixed"], 8, f"{lower} noise fixed per row, top {top} redrawn"),
              key="hv_lower_fixed")
-    names = [f"z{i + 1}" + (" (top)" if i == n_layers - 1 else "") for i in range(n_layers)]
     redrawn = st.radio("Redraw one layer, hold every other", range(n_layers), index=n_layers - 1, horizontal=True,
                        format_func=names.__getitem__, key=f"hv_redraw{n_layers}", bind="query-params")
     one = resample_layer(model, redrawn, temperature=temperatures, seed=seed)
@@ -143,9 +142,9 @@ def draw(runs):
         return
     run = runs["hvae"]
     curves = {}
-    for i in range(n_layers):
+    for i, name in enumerate(names):
         x, kl = pictures.series(run.history, f"kl_z{i + 1}")
-        curves[f"KL z{i + 1}" + (" (top)" if i == n_layers - 1 else "")] = (x, kl, pictures.smooth(kl))
+        curves[f"KL {name}"] = (x, kl, pictures.smooth(kl))
     a, b = st.columns(2)
     with a:
         plot(kl_per_layer_chart(curves), key="hv_kl_curves")

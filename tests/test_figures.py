@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from ui import figures
-from ui.figures_hierarchical import independence_text, kl_per_layer_chart, layer_split
+from ui.figures_hierarchical import independence_text, kl_per_layer_chart, layer_names, layer_split
 
 rng = np.random.default_rng(0)
 steps = np.arange(1, 1500)
@@ -75,3 +75,7 @@ def test_the_hierarchical_page_says_how_the_layers_split_the_variance(top_share,
 def test_the_hierarchical_page_gives_both_correlations():
     text = independence_text(0.314, 0.049)
     assert "drops from 0.31 to 0.05" in text
+
+
+def test_layer_names_mark_the_top_layer():
+    assert layer_names(2) == ["z1", "z2 (top)"] and layer_names(3) == ["z1", "z2", "z3 (top)"]

@@ -10,6 +10,11 @@ from plotly.subplots import make_subplots
 from ui.figures import PALETTE, _figure, _layout, bar_chart, curve_layout, thin
 
 
+def layer_names(n_layers: int) -> list[str]:
+    """The layers' names, bottom up, the top one marked: ["z1", "z2 (top)"]."""
+    return [f"z{i + 1}" + (" (top)" if i == n_layers - 1 else "") for i in range(n_layers)]
+
+
 def kl_per_layer_chart(curves: dict, title: str = "KL per layer during training", height: int = 280) -> go.Figure:
     """``curves`` maps a layer's name to (steps, raw batch KL, smoothed KL): faint raw, bold smoothed."""
     traces = []
