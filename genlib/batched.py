@@ -30,7 +30,6 @@ import time
 import torch
 from torch import nn
 
-from genlib.distributions import gaussian_kl
 from genlib.models.base import summarize_runs
 from genlib.models.vae import VAE
 from genlib.nn import MLP, adam
@@ -104,12 +103,14 @@ class StackedLinear:
             self.weight = torch.stack([l.weight for l in layers]).requires_grad_()  # (R, out, in)
             self.bias = torch.stack([l.bias for l in layers]).unsqueeze(1).requires_grad_()  # (R, 1, out)
         self.weight.grad, self.bias.grad = torch.zeros_like(self.weight), torch.zeros_like(self.bias)
+        with torch.no_grad():
+            self.weight_t = self.weight.transpose(1, 2)  # a view (R, in, out): Adam updates the weight in place
         self._buffers: dict = {}  # (what, batch size) -> a tensor written in place each step
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
         h = self._runs(h)
         out = self._buffer("out", h.shape[1], self.weight.shape[1])
-        return torch.baddbmm(self.bias, h, self.weight.transpose(1, 2), out=out)
+        return torch.baddbmm(self.bias, h, self.weight_t, out=out)
 
     def backward(self, h: torch.Tensor, d: torch.Tensor, input_grad: bool = True) -> torch.Tensor | None:
         """Set the weight's and bias's ``grad`` from d = dL/d(output) (R, B, out) at input h; return dL/dh.
@@ -129,7 +130,7 @@ class StackedLinear:
             return None
         if _narrow(batch, width_in):  # dh = dW as (Wᵀdᵀ)ᵀ, a strided view of the wide product
             wide = self._buffer("dxT", width_in, batch)
-            return torch.bmm(self.weight.transpose(1, 2), d.transpose(1, 2), out=wide).transpose(1, 2)
+            return torch.bmm(self.weight_t, d.transpose(1, 2), out=wide).transpose(1, 2)
         return torch.bmm(d, self.weight, out=self._buffer("dx", batch, width_in))
 
     def _runs(self, h: torch.Tensor) -> torch.Tensor:
@@ -196,6 +197,7 @@ class StackedVAE:
         self.decoder = StackedMLP([m.decoder for m in models])
         self.out_shape = first._out_shape()  # x_logits of one example
         self.lam = torch.tensor([m.config.free_bits for m in models], device=first.device).view(-1, 1, 1)
+        self._d_h_buffer: torch.Tensor | None = None
 
     def linears(self) -> list[StackedLinear]:
         return self.encoder.linears + self.decoder.linears
@@ -211,39 +213,64 @@ class StackedVAE:
         is that of its own loss, the batch mean of recon + β · KL."""
         x = self.likelihood.prepare(x)
         h, seen_encoder = self.encoder(x.flatten(1))  # (R, B, 2D)
-        mu, logvar = h.chunk(2, dim=-1)  # (R, B, D) each
+        width = h.shape[-1] // 2
+        mu, logvar = h[..., :width], h[..., width:]  # (R, B, D) each
         eps = torch.randn(mu.shape[1:], device=mu.device, dtype=mu.dtype)  # (B, D): the draw every run makes
         std = torch.exp(0.5 * logvar)
-        z = mu + std * eps  # genlib.distributions.reparameterize, ε shared by the runs
+        var = std * std
+        z = torch.addcmul(mu, std, eps)  # genlib.distributions.reparameterize, ε shared by the runs
         out, seen_decoder = self.decoder(z)  # (R, B, n_out)
         recon, d_out = self._recon(out, x)  # (R, B) nats per example, d(Σ_r mean_b recon)/d out
-        kl_per_dim = gaussian_kl(mu, logvar)  # (R, B, D)
+        kl_per_dim = 0.5 * (mu * mu + var - 1.0 - logvar)  # (R, B, D): genlib.distributions.gaussian_kl
         kl = kl_per_dim.sum(-1)
         above = counted(kl_per_dim, self.lam)  # (R, 1, D)
         reg = beta * torch.where(above, kl_per_dim, self.lam).sum(-1)  # (R, B): free_bits for R runs
         d_z = self.decoder.backward(seen_decoder, d_out)
         # the KL's gradient where a dimension counts, β / B each: ∂KL/∂μ = μ, ∂KL/∂logvar = (σ² - 1) / 2
-        weight = beta.unsqueeze(-1) * above / x.shape[0]  # (R, 1, D)
-        d_mu = d_z + weight * mu
-        d_logvar = 0.5 * (d_z * eps * std + weight * (std * std - 1.0))
-        self.encoder.backward(seen_encoder, torch.cat([d_mu, d_logvar], dim=-1), input_grad=False)
+        weight = (beta.unsqueeze(-1) / x.shape[0]) * above  # (R, 1, D)
+        d_h = self._d_h(h)  # dL/d(μ, logvar), written in place
+        torch.addcmul(d_z, weight, mu, out=d_h[..., :width])
+        d_logvar = torch.addcmul((d_z * eps).mul_(std), weight, var - 1.0).mul_(0.5)
+        d_h[..., width:] = d_logvar
+        self.encoder.backward(seen_encoder, d_h, input_grad=False)
         return {"loss": (recon + reg).mean(1), "recon": recon, "kl": kl, "elbo": -(recon + kl),
                 "kl_per_dim": kl_per_dim}
+
+    def _d_h(self, h: torch.Tensor) -> torch.Tensor:
+        """A buffer shaped like the encoder's output h, for its gradient: the same one step after step."""
+        if self._d_h_buffer is None or self._d_h_buffer.shape != h.shape:
+            self._d_h_buffer = torch.empty_like(h)
+        return self._d_h_buffer
 
     def _recon(self, out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-log p(x | z) of each run and example (R, B), and its gradient (summed over runs, batch mean)
         with respect to the decoder's outputs (R, B, n_out)."""
         r, b = out.shape[:2]
-        if self.likelihood.name == "bernoulli":  # d/dl of BCE(l, x) = sigmoid(l) - x
-            logits = out.reshape(r, b, *self.out_shape)
-            recon = -self.likelihood.log_prob(logits, x)
-            return recon, torch.sigmoid(out).sub_(x.flatten(1)).div_(b)
+        if self.likelihood.name == "bernoulli":
+            return _bernoulli_nll(out, x.flatten(1))
         with torch.enable_grad():  # another likelihood: autograd through its log-probability alone
             leaf = out.detach().requires_grad_()
             logits = self.likelihood.unflatten(leaf.reshape(r * b, -1), self.data_shape)
             recon = -self.likelihood.log_prob(logits.reshape(r, b, *self.out_shape), x)
             (grad,) = torch.autograd.grad(recon.sum() / b, leaf)
         return recon.detach(), grad
+
+
+def _bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """BCE with logits l (R, B, n) against x (B, n), summed per example (R, B), and its gradient with respect
+    to l, averaged over the batch: (sigmoid(l) - x) / B.
+
+    BCE(l, x) = max(l, 0) - x·l + log(1 + e^-|l|), as torch's kernel computes it; the last term's sum over
+    the n values of an example is the log of their product (each factor in (1, 2]), one log per example
+    instead of one per value, where the product cannot overflow (at most 2^n: n below the dtype's largest
+    power of two)."""
+    linear = torch.addcmul(logits.clamp_min(0.0), x, logits, value=-1.0).sum(-1)
+    one_plus = logits.abs().neg_().exp_().add_(1.0)
+    if logits.shape[-1] < math.log2(torch.finfo(logits.dtype).max):
+        soft = one_plus.prod(-1).log_()
+    else:
+        soft = one_plus.log_().sum(-1)
+    return linear + soft, torch.sigmoid(logits).sub_(x).div_(logits.shape[1])
 
 
 class StackedRuns:

@@ -115,6 +115,22 @@ def test_a_stacked_layers_gradients_are_autograds_whichever_way_its_products_are
         assert torch.allclose(dh[i], x.grad, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_values", [64, 200])  # the log of a product per example, and one log per value
+def test_the_stacks_bernoulli_terms_are_torchs_binary_cross_entropy(n_values):
+    """Per example, BCE with logits summed over its values (against torch's kernel, logits out to ±40 where
+    e^-|l| is tiny), and its gradient averaged over the batch (against autograd's)."""
+    torch.manual_seed(0)
+    logits = torch.randn(3, 16, n_values) * 12.0
+    logits[0, 0, :4] = torch.tensor([40.0, -40.0, 0.0, 1e-4])
+    x = (torch.rand(16, n_values) > 0.5).float()
+    recon, grad = batched._bernoulli_nll(logits, x)
+    leaf = logits.clone().requires_grad_()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(leaf, x.expand_as(leaf), reduction="none").sum(-1)
+    (expected_grad,) = torch.autograd.grad(bce.sum() / 16, leaf)
+    assert torch.allclose(recon, bce.detach(), rtol=1e-6, atol=1e-4)
+    assert torch.allclose(grad, expected_grad, rtol=1e-6, atol=1e-8)
+
+
 def test_batched_runs_equal_the_runs_trained_alone(digits, digits_test):
     models = lab_models(digits)
     lab = Lockstep(models, digits, digits_test, steps=STEPS, seed=5, eval_every=70)
