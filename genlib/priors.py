@@ -217,21 +217,23 @@ class ProbedRun:
     def probe(self) -> None:
         self.probes.append({"step": self.run.step, **code_diagnostics(self.run.model, self.x, **self.settings)})
 
-    def _probe_if_due(self) -> None:
+    def probe_if_due(self) -> None:
+        """Probe where a measurement is due: after each piece of training (``advance``, or the run's
+        ``TrainingRun`` trained outside it, as ``ui.live`` does with runs stacked by ``genlib.batched``)."""
         if self.run.done or self.run.step - self.probes[-1]["step"] >= self.every:
             self.probe()
 
     def advance(self, n_steps: int) -> list[dict]:
         records = self.run.advance(n_steps)
         if records:
-            self._probe_if_due()
+            self.probe_if_due()
         return records
 
     def dissect_next(self) -> dict | None:
         """The next step dissected (``TrainingRun.dissect_next``), probed like any other step."""
         dissection = self.run.dissect_next()
         if dissection is not None:
-            self._probe_if_due()
+            self.probe_if_due()
         return dissection
 
     def extend(self, n_steps: int) -> None:

@@ -9,7 +9,9 @@ touches Streamlit. A process-wide cap bounds how many sessions train at once; be
 the app is busy instead of slowing everyone down.
 
 A "run" is anything with ``advance(n) -> list``, ``done``, ``stopped``, ``step`` and ``steps``
-(``genlib.train.TrainingRun`` and the lock-step runs of the annealing lab).
+(``genlib.train.TrainingRun`` and the lock-step runs of the annealing lab). A page's runs of one architecture
+(the objectives page's VAE and β-VAE: ``TrainingRun``s, bare or probed) train as one stack
+(``genlib.batched``), as the lab's do, each keeping its own timeline and probes.
 
 Time is the presenter's: **Step** and **Step ×10** take one or ten optimiser steps (from a fresh, paused or
 finished run, which they extend), slow motion takes one step a tick with the step dissected
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from genlib import remote
+from genlib import batched, remote
 from genlib.dissect import summary
 from genlib.timeline import Timeline
 from genlib.train import TrainingRun
@@ -349,13 +351,55 @@ def _advance(s: LiveState, budget_s: float, *, slow: bool = False) -> None:
         return
     chunk = 1 if slow else max(1, int(budget_s / (s.seconds_per_step * len(active))))
     start, steps = time.perf_counter(), 0
-    for name, run in active:
-        steps += _train(s, name, run, chunk, dissect=slow)
+    for names in [[name] for name, _ in active] if slow else _groups(dict(active)):
+        if len(names) == 1:
+            steps += _train(s, names[0], s.runs[names[0]], chunk, dissect=slow)
+        else:
+            steps += _train_stacked(s, names, chunk)
     if slow:
         return
     if steps:
         measured = (time.perf_counter() - start) / steps
         s.seconds_per_step = 0.5 * s.seconds_per_step + 0.5 * measured
+
+
+def _inner(run) -> TrainingRun | None:
+    """The ``TrainingRun`` that trains a page's run: the run itself, or the one inside a ``ProbedRun``;
+    None for anything else (a ``Lockstep``, which stacks its own runs, or a run on a Ray cluster)."""
+    inner = getattr(run, "run", run)
+    return inner if isinstance(inner, TrainingRun) and (inner is run or hasattr(run, "probe_if_due")) else None
+
+
+def _groups(runs: dict) -> list[list[str]]:
+    """The names of ``runs`` in groups that train as one stack (``genlib.batched.groups``: models of one
+    architecture, such as the objectives page's VAE and β-VAE), and the rest one name per group."""
+    inner = {name: _inner(run) for name, run in runs.items()}
+    stackable = {name: r for name, r in inner.items() if r is not None}
+    grouped = batched.groups(stackable) if len(stackable) > 1 else [[name] for name in stackable]
+    return grouped + [[name] for name, r in inner.items() if r is None]
+
+
+def _train_stacked(s: LiveState, names: list[str], n_steps: int) -> int:
+    """``_train`` for runs that train as one stack: up to ``n_steps`` steps each, in pieces that end where
+    one of their timelines wants a snapshot, every timeline recording (and every probe due) after each.
+    Returns the steps taken, summed over the runs."""
+    runs = [s.runs[name] for name in names]
+    inner = [_inner(run) for run in runs]
+    timelines = [t for t in ((s.timelines or {}).get(name) for name in names) if t is not None]
+    lead = inner[0]
+    target, taken = min(lead.steps, lead.step + n_steps), 0
+    while lead.step < target and not lead.done:
+        end = min([target] + [t.next_due() for t in timelines])
+        got = [len(records) for records in batched.StackedRuns(inner).advance(end - lead.step)]
+        for t in timelines:
+            t.record()
+        for run, n in zip(runs, got, strict=True):
+            if n and run is not _inner(run):
+                run.probe_if_due()
+        taken += sum(got)
+        if not any(got):
+            break
+    return taken
 
 
 def progress_text(runs: dict) -> str:
