@@ -394,7 +394,7 @@ def _train_stacked(s: LiveState, names: list[str], n_steps: int) -> int:
         for t in timelines:
             t.record()
         for run, n in zip(runs, got, strict=True):
-            if n and run is not _inner(run):
+            if n and hasattr(run, "probe_if_due"):  # a ProbedRun, whose advance would have probed
                 run.probe_if_due()
         taken += sum(got)
         if not any(got):
