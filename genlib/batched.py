@@ -197,7 +197,6 @@ class StackedVAE:
         self.decoder = StackedMLP([m.decoder for m in models])
         self.out_shape = first._out_shape()  # x_logits of one example
         self.lam = torch.tensor([m.config.free_bits for m in models], device=first.device).view(-1, 1, 1)
-        self._d_h_buffer: torch.Tensor | None = None
 
     def linears(self) -> list[StackedLinear]:
         return self.encoder.linears + self.decoder.linears
@@ -228,19 +227,13 @@ class StackedVAE:
         d_z = self.decoder.backward(seen_decoder, d_out)
         # the KL's gradient where a dimension counts, β / B each: ∂KL/∂μ = μ, ∂KL/∂logvar = (σ² - 1) / 2
         weight = (beta.unsqueeze(-1) / x.shape[0]) * above  # (R, 1, D)
-        d_h = self._d_h(h)  # dL/d(μ, logvar), written in place
+        d_h = torch.empty_like(h)  # dL/d(μ, logvar), written in its two halves
         torch.addcmul(d_z, weight, mu, out=d_h[..., :width])
         d_logvar = torch.addcmul((d_z * eps).mul_(std), weight, var - 1.0).mul_(0.5)
         d_h[..., width:] = d_logvar
         self.encoder.backward(seen_encoder, d_h, input_grad=False)
         return {"loss": (recon + reg).mean(1), "recon": recon, "kl": kl, "elbo": -(recon + kl),
                 "kl_per_dim": kl_per_dim}
-
-    def _d_h(self, h: torch.Tensor) -> torch.Tensor:
-        """A buffer shaped like the encoder's output h, for its gradient: the same one step after step."""
-        if self._d_h_buffer is None or self._d_h_buffer.shape != h.shape:
-            self._d_h_buffer = torch.empty_like(h)
-        return self._d_h_buffer
 
     def _recon(self, out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-log p(x | z) of each run and example (R, B), and its gradient (summed over runs, batch mean)
