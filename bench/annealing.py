@@ -5,9 +5,10 @@ Speed (``lockstep_speedup``): the lab's four runs (MLP VAE 8 / 128-128, batch 12
 which stacks runs of one architecture (``genlib.batched``), against the same four ``TrainingRun``s trained one
 after another, each in one call per chunk, and against the alternative the stack was chosen over:
 ``torch.func.stack_module_state`` + ``vmap`` + ``functional_call`` over the VAE's own forward (``VmapRuns``
-below). The three advance in turn, a chunk of 50 lock steps each, the order rotating every round; each chunk is
-timed in CPU seconds, and the figure is the median (and range) over rounds of the one-after-another time over
-the batched time. Evaluation is off in these three.
+below). Where ``genlib.native`` builds, the batched lab's element-wise passes are its compiled loops; a fourth
+contender is the same batched lab with them turned off (``tensor ops``). They advance in turn, a chunk of 50
+lock steps each, the order rotating every round; each chunk is timed in CPU seconds, and the figure is the
+median (and range) over rounds of the one-after-another time over the batched time. Evaluation is off in these.
 
 Quality and evaluation cost: two batched lock-step trainers of the same four runs advance in alternating chunks,
 one evaluating every ``eval_every`` steps (as the page does), the other only at its start and end:
@@ -35,7 +36,7 @@ import time
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from genlib import annealing
+from genlib import annealing, native
 from genlib.data import load_dataset
 from genlib.distributions import gaussian_kl
 from genlib.lockstep import EVAL_BUDGET, EVAL_EVERY, Lockstep
@@ -63,6 +64,17 @@ class OneAfterAnother:
     def advance(self, n: int) -> None:
         for run in self.runs:
             run.advance(n)
+
+
+class TensorOps:
+    """The batched lab with ``genlib.native`` turned off: its element-wise passes as torch's operations."""
+
+    def __init__(self, lab: Lockstep):
+        self.lab = lab
+
+    def advance(self, n: int) -> None:
+        with native.turned_off():
+            self.lab.advance(n)
 
 
 class VmapRuns:
@@ -116,6 +128,9 @@ def speed(rounds: int = ROUNDS) -> dict:
                                           eval_every=10**9),
                       "one after another": OneAfterAnother(lab_models(train, steps), train, steps),
                       "vmap": VmapRuns(lab_models(train, steps), train, steps)}
+        if native.available():
+            contenders["tensor ops"] = TensorOps(Lockstep(lab_models(train, steps), train, test, steps=steps, seed=0,
+                                                          eval_every=10**9))
         for c in contenders.values():  # warm up: the first chunk is not timed
             c.advance(CHUNK)
         seconds = {name: [] for name in contenders}
@@ -127,7 +142,7 @@ def speed(rounds: int = ROUNDS) -> dict:
                 seconds[name].append(time.process_time() - start)
             order = order[1:] + order[:1]
         ratios = {name: [a / b for a, b in zip(seconds["one after another"], seconds[name], strict=True)]
-                  for name in ("batched", "vmap")}
+                  for name in contenders if name != "one after another"}
         per_step = {name: statistics.median(s) / CHUNK for name, s in seconds.items()}
         return {"ratios": ratios, "per_step": per_step, "rounds": rounds}
     finally:
@@ -136,15 +151,21 @@ def speed(rounds: int = ROUNDS) -> dict:
 
 def speed_rows(m: dict) -> list[dict]:
     rows = []
-    for name, label in (("batched", "lockstep_speedup"), ("vmap", "vmap_speedup")):
+    compiled = "tensor ops" in m["ratios"]
+    labels = {"batched": "lockstep_speedup", "tensor ops": "lockstep_speedup_tensor_ops", "vmap": "vmap_speedup"}
+    for name, label in labels.items():
+        if name not in m["ratios"]:
+            continue
         r = m["ratios"][name]
+        how = {"batched": f" ({'compiled' if compiled else 'tensor'} element-wise passes)",
+               "tensor ops": " with genlib.native turned off"}.get(name, "")
         rows.append({"bench": "annealing", "figure": label, "value": f"{statistics.median(r):.2f}x",
-                     "note": f"four runs one after another / {name}, range {min(r):.2f}-{max(r):.2f}x over "
+                     "note": f"four runs one after another / {name}{how}, range {min(r):.2f}-{max(r):.2f}x over "
                              f"{m['rounds']} rounds of {CHUNK} lock steps (target >= 2.5x for batched)"})
     ms = {k: f"{v * 1e3:.2f}" for k, v in m["per_step"].items()}
     rows.append({"bench": "annealing", "figure": "ms per lock step",
-                 "value": f"{ms['batched']} batched", "note": f"{ms['one after another']} one after another, "
-                                                            f"{ms['vmap']} vmap; 1 torch thread, CPU seconds"})
+                 "value": f"{ms['batched']} batched",
+                 "note": ", ".join(f"{ms[k]} {k}" for k in ms if k != "batched") + "; 1 torch thread, CPU seconds"})
     return rows
 
 

@@ -30,6 +30,7 @@ import time
 import torch
 from torch import nn
 
+from genlib import native
 from genlib.models.base import summarize_runs
 from genlib.models.vae import VAE
 from genlib.nn import MLP, adam
@@ -112,8 +113,10 @@ class StackedLinear:
         out = self._buffer("out", h.shape[1], self.weight.shape[1])
         return torch.baddbmm(self.bias, h, self.weight_t, out=out)
 
-    def backward(self, h: torch.Tensor, d: torch.Tensor, input_grad: bool = True) -> torch.Tensor | None:
+    def backward(self, h: torch.Tensor, d: torch.Tensor, input_grad: bool = True,
+                 bias_grad: bool = True) -> torch.Tensor | None:
         """Set the weight's and bias's ``grad`` from d = dL/d(output) (R, B, out) at input h; return dL/dh.
+        ``bias_grad=False``: the bias's is set already.
 
         A product whose result is narrow (a latent's width of columns against hundreds of rows: the weight's
         gradient and the input's of a layer fed by z) is taken as its transpose, wide, and read back
@@ -125,7 +128,8 @@ class StackedLinear:
             self.weight.grad.copy_(wide.transpose(1, 2))
         else:
             torch.bmm(d.transpose(1, 2), h, out=self.weight.grad)
-        torch.sum(d, 1, keepdim=True, out=self.bias.grad)
+        if bias_grad:
+            torch.sum(d, 1, keepdim=True, out=self.bias.grad)
         if not input_grad:
             return None
         if _narrow(batch, width_in):  # dh = dW as (Wᵀdᵀ)ᵀ, a strided view of the wide product
@@ -153,11 +157,14 @@ def _narrow(rows: int, cols: int) -> bool:
 
 class StackedMLP:
     """The ``genlib.nn.MLP`` of R runs: stacked linear layers, ReLU in place between them, and the
-    backward pass by hand (``backward``), which autograd would take through the same products."""
+    backward pass by hand (``backward``), which autograd would take through the same products. With
+    ``compiled``, a ReLU's gradient and the bias gradient of the layer before it are one pass
+    (``genlib.native``)."""
 
-    def __init__(self, mlps: list[MLP]):
+    def __init__(self, mlps: list[MLP], compiled: bool = False):
         self.steps = [StackedLinear([m[i] for m in mlps]) if isinstance(mlps[0][i], nn.Linear) else mlps[0][i]
                       for i in range(len(mlps[0]))]
+        self.compiled = compiled
 
     def __call__(self, h: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The output, and what ``backward`` needs: the input of every step and the last output."""
@@ -168,10 +175,15 @@ class StackedMLP:
 
     def backward(self, seen: list[torch.Tensor], d: torch.Tensor, input_grad: bool = True) -> torch.Tensor | None:
         """Every layer's gradients from d = dL/d(output), walking the steps back; return dL/d(input)."""
+        bias_done = False  # the bias gradient of the next layer back is set already (with the ReLU's)
         for k in reversed(range(len(self.steps))):
             step = self.steps[k]
             if isinstance(step, StackedLinear):
-                d = step.backward(seen[k], d, input_grad=input_grad or k > 0)
+                d = step.backward(seen[k], d, input_grad=input_grad or k > 0, bias_grad=not bias_done)
+                bias_done = False
+            elif self.compiled and k > 0 and isinstance(self.steps[k - 1], StackedLinear):
+                d = native.relu_backward_bias(d, seen[k + 1], self.steps[k - 1].bias.grad)
+                bias_done = True
             else:  # ReLU: the gradient passes where the output is positive (autograd's kernel, in place)
                 d = torch.ops.aten.threshold_backward.grad_input(d, seen[k + 1], 0.0, grad_input=d)
         return d
@@ -188,13 +200,17 @@ class StackedVAE:
     own numbers and to autograd's gradients of each run's own loss): reconstruction and KL per example,
     β(step) · KL with each run's free bits. Its backward pass is written out (``StackedMLP.backward`` and
     the closed-form gradients of the reconstruction and the KL): at this size autograd's bookkeeping costs
-    a good part of a step, and the hand-written pass has none."""
+    a good part of a step, and the hand-written pass has none. Where ``genlib.native`` has its compiled loops
+    (float32 on the CPU), the element-wise parts between the products go through them: the same terms to
+    rounding. ``compiled=False`` keeps to tensor operations."""
 
-    def __init__(self, models: list[VAE]):
+    def __init__(self, models: list[VAE], compiled: bool | None = None):
         first = models[0]
         self.likelihood, self.data_shape = first.likelihood, first.data_shape
-        self.encoder = StackedMLP([m.encoder for m in models])
-        self.decoder = StackedMLP([m.decoder for m in models])
+        weight = next(first.parameters())
+        self.compiled = native.fits(weight) if compiled is None else compiled and native.fits(weight)
+        self.encoder = StackedMLP([m.encoder for m in models], self.compiled)
+        self.decoder = StackedMLP([m.decoder for m in models], self.compiled)
         self.out_shape = first._out_shape()  # x_logits of one example
         self.lam = torch.tensor([m.config.free_bits for m in models], device=first.device).view(-1, 1, 1)
 
@@ -211,42 +227,59 @@ class StackedVAE:
         Sets every stacked tensor's ``grad`` to the gradient of the runs' summed loss: each run's gradient
         is that of its own loss, the batch mean of recon + β · KL."""
         x = self.likelihood.prepare(x)
-        h, seen_encoder = self.encoder(x.flatten(1))  # (R, B, 2D)
-        width = h.shape[-1] // 2
-        mu, logvar = h[..., :width], h[..., width:]  # (R, B, D) each
-        eps = torch.randn(mu.shape[1:], device=mu.device, dtype=mu.dtype)  # (B, D): the draw every run makes
-        std = torch.exp(0.5 * logvar)
-        var = std * std
-        z = torch.addcmul(mu, std, eps)  # genlib.distributions.reparameterize, ε shared by the runs
+        h, seen_encoder = self.encoder(x.flatten(1))  # (R, B, 2D): (μ, logvar) of every run and example
+        eps = torch.randn(h.shape[1], h.shape[2] // 2, device=h.device, dtype=h.dtype)  # (B, D): every run's draw
+        z, std = native.reparameterize(h, eps) if self.compiled else _reparameterize(h, eps)
         out, seen_decoder = self.decoder(z)  # (R, B, n_out)
         recon, d_out = self._recon(out, x)  # (R, B) nats per example, d(Σ_r mean_b recon)/d out
+        d_z = self.decoder.backward(seen_decoder, d_out)
+        kl_step = native.gaussian_kl_step if self.compiled else self._kl_step
+        terms, d_h = kl_step(h, std, eps, d_z, beta, self.lam, recon)
+        self.encoder.backward(seen_encoder, d_h, input_grad=False)
+        return terms
+
+    @staticmethod
+    def _kl_step(h, std, eps, d_z, beta, lam, recon) -> tuple[dict, torch.Tensor]:
+        """The step's terms from recon (R, B) and the KL of each run's posterior, β(step) · KL with each run's
+        free bits λ (R, 1, 1); and dL/d(μ, logvar) (R, B, 2D) from d_z = dL/dz (``native.gaussian_kl_step``
+        does the same in one pass)."""
+        width = h.shape[-1] // 2
+        mu, logvar = h[..., :width], h[..., width:]  # (R, B, D) each
+        var = std * std
         kl_per_dim = 0.5 * (mu * mu + var - 1.0 - logvar)  # (R, B, D): genlib.distributions.gaussian_kl
         kl = kl_per_dim.sum(-1)
-        above = counted(kl_per_dim, self.lam)  # (R, 1, D)
-        reg = beta * torch.where(above, kl_per_dim, self.lam).sum(-1)  # (R, B): free_bits for R runs
-        d_z = self.decoder.backward(seen_decoder, d_out)
+        above = counted(kl_per_dim, lam)  # (R, 1, D)
+        reg = beta * torch.where(above, kl_per_dim, lam).sum(-1)  # (R, B): free_bits for R runs
         # the KL's gradient where a dimension counts, β / B each: ∂KL/∂μ = μ, ∂KL/∂logvar = (σ² - 1) / 2
-        weight = (beta.unsqueeze(-1) / x.shape[0]) * above  # (R, 1, D)
+        weight = (beta.unsqueeze(-1) / h.shape[1]) * above  # (R, 1, D)
         d_h = torch.empty_like(h)  # dL/d(μ, logvar), written in its two halves
         torch.addcmul(d_z, weight, mu, out=d_h[..., :width])
         d_logvar = torch.addcmul((d_z * eps).mul_(std), weight, var - 1.0).mul_(0.5)
         d_h[..., width:] = d_logvar
-        self.encoder.backward(seen_encoder, d_h, input_grad=False)
-        return {"loss": (recon + reg).mean(1), "recon": recon, "kl": kl, "elbo": -(recon + kl),
-                "kl_per_dim": kl_per_dim}
+        terms = {"loss": (recon + reg).mean(1), "recon": recon, "kl": kl, "elbo": -(recon + kl),
+                 "kl_per_dim": kl_per_dim}
+        return terms, d_h
 
     def _recon(self, out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-log p(x | z) of each run and example (R, B), and its gradient (summed over runs, batch mean)
         with respect to the decoder's outputs (R, B, n_out)."""
         r, b = out.shape[:2]
         if self.likelihood.name == "bernoulli":
-            return _bernoulli_nll(out, x.flatten(1))
+            return (native.bernoulli_nll if self.compiled else _bernoulli_nll)(out, x.flatten(1))
         with torch.enable_grad():  # another likelihood: autograd through its log-probability alone
             leaf = out.detach().requires_grad_()
             logits = self.likelihood.unflatten(leaf.reshape(r * b, -1), self.data_shape)
             recon = -self.likelihood.log_prob(logits.reshape(r, b, *self.out_shape), x)
             (grad,) = torch.autograd.grad(recon.sum() / b, leaf)
         return recon.detach(), grad
+
+
+def _reparameterize(h: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z = μ + σ·ε and σ = exp(logvar / 2) (R, B, D) from h = (μ, logvar) (R, B, 2D) and the shared ε (B, D):
+    genlib.distributions.reparameterize for R runs."""
+    width = h.shape[-1] // 2
+    std = torch.exp(0.5 * h[..., width:])
+    return torch.addcmul(h[..., :width], std, eps), std
 
 
 def _bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -70,6 +70,33 @@ def digits_test():
     return load_dataset("digits", "test", seed=0)
 
 
+NATIVE_REQUIRED = os.environ.get("GENLAB_REQUIRE_NATIVE") == "1"  # CI: the compiled kernels must build
+
+
+def require_native() -> None:
+    """Skip where genlib.native's kernels cannot be built here (fail where they are required)."""
+    from genlib import native
+
+    if not native.available():
+        if NATIVE_REQUIRED:
+            pytest.fail(f"the compiled kernels are required (GENLAB_REQUIRE_NATIVE=1) but: {native.reason()}")
+        pytest.skip(f"genlib.native is not available: {native.reason()}")
+
+
+@pytest.fixture(params=[False, True], ids=["tensor-ops", "compiled"])
+def compiled(request):
+    """Both ways the stack computes its element-wise passes: torch's operations (genlib.native turned off for
+    the test), and genlib.native's loops."""
+    from genlib import native
+
+    if request.param:
+        require_native()
+        yield True
+    else:
+        with native.turned_off():
+            yield False
+
+
 @pytest.fixture
 def tiny_vae(digits):
     """A small MLP VAE for digits (latent 4, one hidden layer of 64), freshly built for each test."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlib import annealing, batched
+from genlib import annealing, batched, native
 from genlib.annealing import PRESETS, Strategy, lab_config
 from genlib.data import load_dataset
 from genlib.lockstep import Lockstep
@@ -68,13 +68,15 @@ def test_the_lab_trains_as_one_stack(digits, digits_test):
 
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "categorical", "gaussian"])
-def test_the_stacks_hand_written_gradient_is_autograds_of_each_runs_own_loss(likelihood, digits):
-    """The reference: each run's own ``VAE.loss`` on the same batch and noise, differentiated by autograd."""
+def test_the_stacks_hand_written_gradient_is_autograds_of_each_runs_own_loss(likelihood, digits, compiled):
+    """The reference: each run's own ``VAE.loss`` on the same batch and noise, differentiated by autograd,
+    with the element-wise passes as torch's operations and as genlib.native's compiled loops."""
     data = digits if likelihood != "gaussian" else load_dataset("moons", "train", seed=0)
     lineup = [PRESETS["vae"], Strategy("constant", beta=4.0), PRESETS["free-bits"], Strategy("constant", beta=0.0)]
     extra = {"likelihood": likelihood, **({"levels": 17} if likelihood == "categorical" else {})}
     models = list(lab_models(data, lineup, **extra).values())
-    stack = batched.StackedVAE(models)
+    stack = batched.StackedVAE(models, compiled=compiled)
+    assert stack.compiled == compiled
     x, step = data.x[:64], 150
     noise = torch.get_rng_state()
     terms = stack.step(x, torch.tensor([[m.beta(step)] for m in models]))
@@ -115,15 +117,15 @@ def test_a_stacked_layers_gradients_are_autograds_whichever_way_its_products_are
         assert torch.allclose(dh[i], x.grad, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("n_values", [64, 200])  # the log of a product per example, and one log per value
-def test_the_stacks_bernoulli_terms_are_torchs_binary_cross_entropy(n_values):
+@pytest.mark.parametrize("n_values", [64, 200])  # the log of a product per example (per block), one log per value
+def test_the_stacks_bernoulli_terms_are_torchs_binary_cross_entropy(n_values, compiled):
     """Per example, BCE with logits summed over its values (against torch's kernel, logits out to ±40 where
     e^-|l| is tiny), and its gradient averaged over the batch (against autograd's)."""
     torch.manual_seed(0)
     logits = torch.randn(3, 16, n_values) * 12.0
     logits[0, 0, :4] = torch.tensor([40.0, -40.0, 0.0, 1e-4])
     x = (torch.rand(16, n_values) > 0.5).float()
-    recon, grad = batched._bernoulli_nll(logits, x)
+    recon, grad = (native.bernoulli_nll if compiled else batched._bernoulli_nll)(logits, x)
     leaf = logits.clone().requires_grad_()
     bce = torch.nn.functional.binary_cross_entropy_with_logits(leaf, x.expand_as(leaf), reduction="none").sum(-1)
     (expected_grad,) = torch.autograd.grad(bce.sum() / 16, leaf)
@@ -131,7 +133,8 @@ def test_the_stacks_bernoulli_terms_are_torchs_binary_cross_entropy(n_values):
     assert torch.allclose(grad, expected_grad, rtol=1e-6, atol=1e-8)
 
 
-def test_batched_runs_equal_the_runs_trained_alone(digits, digits_test):
+def test_batched_runs_equal_the_runs_trained_alone(digits, digits_test, compiled):
+    assert native.fits(torch.zeros(1)) == compiled  # the stack's way for this test (the fixture's switch)
     models = lab_models(digits)
     lab = Lockstep(models, digits, digits_test, steps=STEPS, seed=5, eval_every=70)
     lead = next(iter(lab.runs.values()))
@@ -182,7 +185,7 @@ def test_each_run_goes_on_alone_with_its_own_optimiser_state(digits, digits_test
                         [r["loss"] for r in run.history[-19:]]) < 1e-3
 
 
-def test_a_run_that_stops_drops_out_of_the_stack(digits, digits_test):
+def test_a_run_that_stops_drops_out_of_the_stack(digits, digits_test, compiled):
     """A β that overflows float32 makes one run's loss infinite: it stops where it would alone, keeping its
     last finite weights, and the others train on as if it had never been there."""
     steps = 60

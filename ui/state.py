@@ -95,8 +95,9 @@ LATER_IMPORTS = ("scipy.ndimage", "pandas.io.formats.style", "sympy", "torch.fx.
 
 def preload() -> None:
     """Import torch (the one slow import: about a second on 2 cores; genlib's own modules take ms), then
-    ``LATER_IMPORTS``, in a background thread, once per process, a second after the first page has run, so
-    that the next page that trains or draws a model does not wait for them. The thread touches no
+    ``LATER_IMPORTS`` and the build of ``genlib.native``'s loops, in a background thread, once per process,
+    a moment after the first page has run, so that the next page that trains or draws a model does not wait
+    for them. The thread touches no
     Streamlit; a page that imports one meanwhile simply waits for the same import to finish."""
     global _preloader
     if not _preloading.acquire(blocking=False):
@@ -115,6 +116,9 @@ def preload() -> None:
                 continue  # a torch built without it (torch._dynamo then does without it too)
             with serial(background=True):
                 importlib.import_module(module)
+        with serial(background=True):
+            from genlib import native
+        native.available()  # builds the stacked step's compiled loops (genlib.native, 0.3 s) before a first Train
 
     _preloader = threading.Thread(target=work, name="genlab-preload", daemon=True)
     _preloader.start()
