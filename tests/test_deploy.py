@@ -107,6 +107,16 @@ def test_image_installs_the_pinned_cpu_requirements(dockerfile):
     assert "-r" in ray_requirements and "requirements.txt" in ray_requirements and "ray==2.60.0" in ray_requirements
 
 
+def test_image_has_a_c_compiler_for_the_stacked_runs_loops(dockerfile):
+    """genlib.native builds its loops with the image's cc, for the CPU the container runs on."""
+    runs = _instructions(dockerfile, "RUN")
+    installs = [r for r in runs if "apt-get install" in r]
+    assert installs and {"gcc", "libc6-dev"} <= set(installs[0].split())
+    assert "rm -rf /var/lib/apt/lists/*" in installs[0]
+    assert dockerfile.index(next(line for line in dockerfile if "apt-get install" in line)) < \
+        dockerfile.index(next(line for line in dockerfile if line.startswith("USER")))
+
+
 def test_image_runs_streamlit_as_a_user_with_a_health_check(dockerfile):
     user = _instructions(dockerfile, "USER")
     assert user and user[-1] not in ("root", "0")
