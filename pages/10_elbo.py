@@ -8,15 +8,16 @@ import streamlit as st
 
 from genlib import pictures, schedules
 from genlib.data import POINT_SETS
-from genlib.metrics import evaluate
 from genlib.models import build
 from genlib.train import TrainingRun
-from ui import figures, live
+from ui import figures, formulas, live
+from ui.metrics_panel import heldout_metrics
 from ui.state import (
     advanced,
     cached_pretrained,
     dataset_select,
     device,
+    evaluated,
     get_dataset,
     plot,
     pretrained_available,
@@ -69,11 +70,8 @@ unit = "nats per image" if image_data else "nats per point"
 
 left, right = st.columns([3, 2])
 with left:
-    st.latex(r"\text{loss} = \frac{1}{B}\sum_{b=1}^{B}\Big[\underbrace{-\log p_\theta(x_b \mid z_b)}_{\text{recon}}"
-             r" + \beta(t)\sum_{d=1}^{D}" + (r"\max\big(\lambda,\ \overline{\mathrm{KL}}_d\big)" if free_bits else
-                                             r"\mathrm{KL}_d") + r"\Big],\quad z_b \sim q_\phi(z \mid x_b)")
-    st.latex(r"\mathrm{KL}_d = \tfrac12\left(\mu_d^2 + \sigma_d^2 - 1 - \log\sigma_d^2\right),\qquad "
-             r"\text{ELBO} = -(\text{recon} + \textstyle\sum_d \mathrm{KL}_d) \le \log p(x)")
+    for formula in formulas.vae_loss(free_bits):
+        st.latex(formula)
     st.caption(f"Recon and KL are summed over {'pixels' if image_data else 'coordinates'} and latent dimensions, "
                f"averaged over the batch of B = {batch_size}: {unit}. The ELBO shown is the unweighted bound (no β)."
                + (" λ: the free-bits floor on each dimension's batch-mean KL." if free_bits else ""))
@@ -88,8 +86,7 @@ def make_runs():
                                device=device())}
 
 
-signature = (data_name, steps, batch_size, lr, seed, repr(sorted(config.items())))
-state = live.live_controls("elbo", make_runs, signature)
+live.live_controls("elbo", make_runs, (data_name, steps, batch_size, lr, seed, repr(sorted(config.items()))))
 pretrained_name = {1.0: "vae-digits", 4.0: "beta-vae-digits"}.get(schedule.beta if mode == "constant" else None)
 default_model = (data_name == "digits" and latent_dim == 8 and width == 256 and depth == 2 and not free_bits
                  and likelihood == "bernoulli" and seed == 0 and pretrained_name
@@ -121,25 +118,8 @@ def draw_model(model, history=None):
 def draw_metrics(model, key, recorded: dict | None = None):
     """The held-out metrics: ``recorded`` ones (a pretrained model's manifest, re-checked by the tests) or
     evaluated once per trained model."""
-    cache = st.session_state.setdefault("elbo_eval", {})
-    if recorded is not None:
-        m = recorded
-    else:
-        if key not in cache:
-            cache.clear()
-            cache[key] = evaluate(model, test_set)
-        m = cache[key]
-    cols = st.columns(5)
-    cols[0].metric(f"ELBO ({unit})", f"{m['elbo']:.2f}")
-    cols[1].metric("Reconstruction", f"{m['recon']:.2f}")
-    cols[2].metric("KL", f"{m['kl']:.2f}")
-    cols[3].metric("Active units", f"{m['active_units']} / {len(m['kl_per_dim'])}")
-    cols[4].metric(f"IWAE NLL (K={m['iwae_samples']})", f"{m['nll_iwae']:.2f}")
-    plot(figures.bar_chart([f"z{i}" for i in range(len(m["kl_per_dim"]))], m["kl_per_dim"],
-                           "KL per latent dimension (test set)", ylabel="nats", threshold=0.01,
-                           threshold_label="0.01: collapsed below"), key="kl_dims")
-    st.caption(f"On the {m['n_examples']} held-out test examples. Mutual information I(x; z) ≈ "
-               f"{m['mutual_information']:.2f} nats (minibatch estimator, at most log N).")
+    m = recorded if recorded is not None else evaluated("elbo_eval", key, model, test_set)
+    heldout_metrics(m, unit, key="kl_dims")  # the key a tour highlights
 
 
 def draw(runs):

@@ -7,11 +7,10 @@ through_app()  # first, before the imports below: a fresh server may run this pa
 import streamlit as st
 
 from genlib import pictures
-from genlib.metrics import evaluate
 from genlib.models import build
-from genlib.models.hierarchical import layer_report, resample_layer
+from genlib.models.hierarchical import WARMUPS, layer_report, resample_layer, warmup_schedules
 from genlib.train import TrainingRun
-from ui import figures, live
+from ui import figures, formulas, live
 from ui.figures_hierarchical import (
     correlation_pair,
     independence_text,
@@ -25,6 +24,7 @@ from ui.state import (
     cached_dataset,
     cached_pretrained,
     device,
+    evaluated,
     plot,
     pretrained_available,
     seed_input,
@@ -44,29 +44,20 @@ with st.sidebar:
     steps = st.select_slider("Training steps", [1000, 2000, 3000, 5000], 3000, key="hv_steps", bind="query-params")
     free_bits = st.slider("Free bits λ (nats per dimension, every layer)", 0.0, 1.0, 0.25, 0.05, key="hv_fb",
                           bind="query-params", help="Without it the lower or the top layer often goes unused.")
-    warmup = st.radio("KL warm-up (β from 0 to 1 over the first half)", ["none", "all layers", "top layer only"],
-                      key="hv_warmup", bind="query-params")
+    warmup = st.radio("KL warm-up (β from 0 to 1 over the first half)", WARMUPS, key="hv_warmup", bind="query-params")
     with advanced():
         width = st.select_slider("Layer width", [64, 128, 256], 128, key="hv_width", bind="query-params")
         lr = st.select_slider("Learning rate", [3e-4, 1e-3, 3e-3], 1e-3, key="hv_lr", bind="query-params")
         seed = seed_input("hv_seed")
 
 dims = DIMS[n_layers]
-ramp, flat = {"kind": "monotonic", "total_steps": steps, "ratio": 0.5}, {"kind": "constant", "beta": 1.0}
-layer_schedules = {"none": (), "all layers": (ramp,) * n_layers,
-                   "top layer only": (flat,) * (n_layers - 1) + (ramp,)}
 config = {"latent_dim": dims[0], "upper_dims": dims[1:], "hidden": (width, width), "ladder_hidden": width // 2,
-          "likelihood": "bernoulli", "free_bits": free_bits, "layer_schedules": layer_schedules[warmup]}
+          "likelihood": "bernoulli", "free_bits": free_bits,
+          "layer_schedules": warmup_schedules(warmup, n_layers, steps)}
 train_set, test_set = cached_dataset("digits", "train", seed), cached_dataset("digits", "test", seed)
 
-st.latex(r"\text{loss} = \frac1B\sum_b\Big[-\log p(x_b\mid z_1) + \sum_{i=1}^{L}\beta_i(t)\sum_d"
-         + (r"\max\big(\lambda,\overline{\mathrm{KL}}_{i,d}\big)" if free_bits else r"\mathrm{KL}_{i,d}") + r"\Big],\ "
-         r"\mathrm{KL}_i = \mathrm{KL}\big(q(z_i\mid x, z_{i+1})\,\|\,p(z_i\mid z_{i+1})\big)")
-st.latex(r"q(z_i\mid x, z_{i+1}) = \mathcal N\Big(\sigma_q^2\big(\tfrac{\hat\mu_i}{\hat\sigma_i^2}"
-         r"+ \tfrac{\mu_{p,i}}{\sigma_{p,i}^2}\big),\ "
-         r"\sigma_q^2 = \big(\hat\sigma_i^{-2} + \sigma_{p,i}^{-2}\big)^{-1}\Big),"
-         r"\quad p(z_L) = \mathcal N(0, I),\quad "
-         r"\text{ELBO} = -\big(\text{recon} + \textstyle\sum_i \mathrm{KL}_i\big)")
+for formula in formulas.hierarchical_loss(free_bits):
+    st.latex(formula)
 st.caption(f"Nats per image on digits binarised at 0.5, summed over the 64 pixels and each layer's dimensions, "
            f"averaged over batches of 128; each KL is analytic given the sampled layer above. "
            f"Sizes z_1 ... z_{n_layers}: {', '.join(map(str, dims))}. "
@@ -82,7 +73,7 @@ def make_runs():
     return {"hvae": TrainingRun(model, train_set, steps=steps, lr=lr, seed=seed, device=device())}
 
 
-state = live.live_controls("hvae", make_runs, (steps, lr, seed, repr(sorted(config.items()))))
+live.live_controls("hvae", make_runs, (steps, lr, seed, repr(sorted(config.items()))))
 default_model = (n_layers == 2 and steps == 3000 and free_bits == 0.25 and warmup == "none" and width == 128
                  and lr == 1e-3 and seed == 0 and pretrained_available(PRETRAINED))
 
@@ -93,8 +84,7 @@ def draw_layers(model):
     except ValueError as e:
         show_error(e)
         return
-    top = f"z{n_layers}"
-    lower = "z1" if n_layers == 2 else f"z1…z{n_layers - 1}"
+    top, lower = f"z{n_layers}", ("z1" if n_layers == 2 else f"z1…z{n_layers - 1}")
     a, b = st.columns(2)
     with a:
         plot(figures.image_grid(report["top_fixed"], 8, f"Top layer {top} fixed per row, {lower} redrawn"),
@@ -153,12 +143,7 @@ def draw(runs):
         plot(figures.line_chart({"ELBO (batch)": (x, elbo), "smoothed": (x, pictures.smooth(elbo))}, "ELBO",
                                 ylabel="nats per image"), key="hv_elbo")
     if not live.is_training("hvae") and run.step:
-        cache = st.session_state.setdefault("hv_eval", {})
-        key = (id(run), run.step)
-        if key not in cache:
-            cache.clear()
-            cache[key] = evaluate(run.model, test_set)
-        draw_metrics(run.model, cache[key])
+        draw_metrics(run.model, evaluated("hv_eval", (id(run), run.step), run.model, test_set))
     draw_layers(run.model)
 
 

@@ -10,10 +10,12 @@ from genlib import checkpoints
 from genlib.metrics import evaluate
 from genlib.models import build
 from genlib.models.hierarchical import (
+    WARMUPS,
     code_correlations,
     off_diagonal_mean,
     sample_variance,
     samples_with_fixed_layers,
+    warmup_schedules,
 )
 from genlib.train import fit
 
@@ -122,6 +124,22 @@ def test_per_layer_warm_up(digits):
     assert model.loss(x, step=60)["beta_z2"] == 1.0
     with pytest.raises(ValueError, match="one schedule per layer"):
         _hvae(digits, layer_schedules=({"kind": "constant", "beta": 1.0},))
+
+
+def test_the_warm_up_choices_ramp_the_layers_they_name(digits):
+    """The page's choices: every layer's β ramps from 0 to 1 over the first half, or only the top layer's
+    (the others at 1 throughout), or none (the model's one β)."""
+    x, steps = digits.x[:16], 100
+    assert warmup_schedules("none", 3, steps) == ()
+    for warmup, at_start in (("all layers", [0.0, 0.0, 0.0]), ("top layer only", [1.0, 1.0, 0.0])):
+        model = _hvae(digits, layer_schedules=warmup_schedules(warmup, 3, steps))
+        for step, expected in ((0, at_start), (25, [b or 0.5 for b in at_start]), (60, [1.0] * 3)):
+            torch.manual_seed(0)
+            terms = model.loss(x, step=step)
+            assert [terms[f"beta_z{i}"] for i in (1, 2, 3)] == pytest.approx(expected), (warmup, step)
+    assert set(WARMUPS) == {"none", "all layers", "top layer only"}
+    with pytest.raises(ValueError, match="warm-up must be one of"):
+        warmup_schedules("bottom layer only", 3, steps)
 
 
 def test_evaluate_reports_kl_per_layer(digits_test):

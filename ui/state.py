@@ -140,6 +140,18 @@ def seed_input(key: str = "seed", label: str = "Seed", container=st) -> int:
                                       bind="query-params", help="Same seed, same data split, weights and batches."))
 
 
+def evaluated(slot: str, key, model, data) -> dict:
+    """``genlib.metrics.evaluate(model, data)``, once per ``key`` (a run and its step): the session keeps the
+    latest under ``slot``, so a page that redraws a paused run does not evaluate it again."""
+    from genlib.metrics import evaluate
+
+    cache = st.session_state.setdefault(slot, {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = evaluate(model, data)
+    return cache[key]
+
+
 def lecture_mode() -> bool:
     """True when the lecture-mode toggle in the sidebar is on (bigger type, advanced controls folded away)."""
     return bool(st.session_state.get("lecture", False))

@@ -51,8 +51,20 @@ from genlib.models.hierarchical_views import (
 from genlib.models.vae import VAE, VAEConfig, regularizer_parts
 from genlib.nn import MLP
 
-__all__ = ["HierarchicalVAE", "HierarchicalVAEConfig", "Layer", "code_correlations", "layer_report",
-           "off_diagonal_mean", "resample_layer", "sample_variance", "samples_with_fixed_layers"]
+__all__ = ["WARMUPS", "HierarchicalVAE", "HierarchicalVAEConfig", "Layer", "code_correlations", "layer_report",
+           "off_diagonal_mean", "resample_layer", "sample_variance", "samples_with_fixed_layers", "warmup_schedules"]
+
+WARMUPS = ("none", "all layers", "top layer only")  # which layers' β ramps from 0 to 1 over the first half
+
+
+def warmup_schedules(warmup: str, n_layers: int, steps: int) -> tuple[dict, ...]:
+    """``layer_schedules`` (z_1 first) for a KL warm-up of ``n_layers`` layers over the first half of ``steps``:
+    none (the model's one β), every layer's β, or the top layer's only (the others at β = 1 throughout)."""
+    ramp, flat = {"kind": "monotonic", "total_steps": steps, "ratio": 0.5}, {"kind": "constant", "beta": 1.0}
+    chosen = {"none": (), "all layers": (ramp,) * n_layers, "top layer only": (flat,) * (n_layers - 1) + (ramp,)}
+    if warmup not in chosen:
+        raise ValueError(f"warm-up must be one of {', '.join(WARMUPS)}, not {warmup!r}")
+    return chosen[warmup]
 
 
 @dataclass
