@@ -207,8 +207,8 @@ class StackedVAE:
     def __init__(self, models: list[VAE], compiled: bool | None = None):
         first = models[0]
         self.likelihood, self.data_shape = first.likelihood, first.data_shape
-        weight = next(first.parameters())
-        self.compiled = native.fits(weight) if compiled is None else compiled and native.fits(weight)
+        fits = native.fits(next(first.parameters())) and first.config.latent_dim <= native.MAX_DIM
+        self.compiled = fits if compiled is None else compiled and fits
         self.encoder = StackedMLP([m.encoder for m in models], self.compiled)
         self.decoder = StackedMLP([m.decoder for m in models], self.compiled)
         self.out_shape = first._out_shape()  # x_logits of one example

@@ -95,6 +95,12 @@ def test_without_a_compiler_or_with_it_turned_off_the_stack_keeps_to_tensor_oper
     with native.turned_off():
         assert not native.fits(torch.zeros(1)) and not batched.StackedVAE(models).compiled
     assert batched.StackedVAE(models).compiled
+    wide = [build("vae", (1, 8, 8), seed=0, latent_dim=native.MAX_DIM + 1, hidden=(2,)) for _ in range(2)]
+    assert not batched.StackedVAE(wide).compiled  # wider than the compiled KL's scratch arrays
+    dim = native.MAX_DIM + 1
+    h, sigma, eps = torch.zeros(1, 1, 2 * dim), torch.zeros(1, 1, dim), torch.zeros(1, dim)
+    with pytest.raises(ValueError, match=f"at most {native.MAX_DIM} latent dimensions"):
+        native.gaussian_kl_step(h, sigma, eps, sigma, torch.ones(1, 1), torch.zeros(1, 1, 1), torch.zeros(1, 1))
     monkeypatch.setattr(native, "_state", {})
     monkeypatch.setattr(native.shutil, "which", lambda name: None)
     assert not native.available() and native.reason() == "no C compiler (cc) on PATH"
