@@ -136,10 +136,11 @@ def turned_off():
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``genlib.batched._bernoulli_nll``: logits (R, B, n) contiguous, x (B, n) -> recon (R, B) and the
-    gradient (sigmoid(l) - x) / B (R, B, n)."""
+    """``genlib.batched._bernoulli_nll``: logits (R, B, n), x (B, n) -> recon (R, B) and the gradient
+    (sigmoid(l) - x) / B (R, B, n). The loops read row-major arrays: other layouts are copied to one first
+    (here and below; the stack's tensors are row-major already)."""
     runs, batch, n = logits.shape
-    x = x.contiguous()
+    logits, x = logits.contiguous(), x.contiguous()
     recon, grad = logits.new_empty(runs, batch), torch.empty_like(logits)
     _load().bernoulli_nll(logits.data_ptr(), x.data_ptr(), recon.data_ptr(), grad.data_ptr(), runs * batch, batch, n,
                           1.0 / batch)
@@ -147,8 +148,9 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def reparameterize(h: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """h (R, B, 2D) contiguous, holding (μ, log σ²), and the shared eps (B, D) -> z = μ + σ·eps and σ, (R, B, D)."""
+    """h (R, B, 2D), holding (μ, log σ²), and the shared eps (B, D) -> z = μ + σ·eps and σ, (R, B, D)."""
     runs, batch, width = h.shape
+    h = h.contiguous()
     z = h.new_empty(runs, batch, width // 2)
     sigma = torch.empty_like(z)
     _load().reparameterize(h.data_ptr(), eps.contiguous().data_ptr(), z.data_ptr(), sigma.data_ptr(), runs, batch,
@@ -163,6 +165,7 @@ def gaussian_kl_step(h, sigma, eps, d_z, beta, lam, recon) -> tuple[dict, torch.
     runs, batch, dim = sigma.shape
     if dim > MAX_DIM:
         raise ValueError(f"at most {MAX_DIM} latent dimensions go through the compiled KL, not {dim}")
+    h, sigma, recon = h.contiguous(), sigma.contiguous(), recon.contiguous()
     beta, lam, eps = beta.contiguous(), lam.contiguous(), eps.contiguous()
     kl_per_dim, kl, elbo = torch.empty_like(sigma), recon.new_empty(runs, batch), recon.new_empty(runs, batch)
     loss, d_h = recon.new_empty(runs), torch.empty_like(h)
@@ -176,5 +179,8 @@ def relu_backward_bias(d: torch.Tensor, out: torch.Tensor, bias_grad: torch.Tens
     """d (R, B, H, any strides) through the ReLU whose output is ``out`` (R, B, H, contiguous), in place; the
     result's sum over the batch written into ``bias_grad`` (R, 1, H, contiguous). Returns d."""
     runs, batch, width = d.shape
+    if not bias_grad.is_contiguous():
+        raise ValueError("relu_backward_bias writes bias_grad in place: it must be contiguous")
+    out = out.contiguous()
     _load().relu_backward_bias(d.data_ptr(), *d.stride(), out.data_ptr(), bias_grad.data_ptr(), runs, batch, width)
     return d

@@ -78,6 +78,20 @@ def test_the_relu_gradient_and_the_bias_gradient_are_autograds():
         assert torch.allclose(bias_grad, expected.sum(1, keepdim=True), rtol=1e-6, atol=1e-6)
 
 
+def test_tensors_of_other_layouts_are_read_as_their_values():
+    """A transposed view goes in as the values it shows, not as the memory under it."""
+    torch.manual_seed(3)
+    logits, x = torch.randn(2, 64, 16).transpose(1, 2), (torch.rand(16, 64) > 0.5).float()
+    for got, expected in zip(native.bernoulli_nll(logits, x), native.bernoulli_nll(logits.contiguous(), x),
+                             strict=True):
+        assert torch.equal(got, expected)
+    h, eps = torch.randn(2, 8, 16).transpose(1, 2), torch.randn(16, 4)
+    for got, expected in zip(native.reparameterize(h, eps), native.reparameterize(h.contiguous(), eps), strict=True):
+        assert torch.equal(got, expected)
+    with pytest.raises(ValueError, match="must be contiguous"):
+        native.relu_backward_bias(torch.zeros(2, 4, 3), torch.zeros(2, 4, 3), torch.zeros(2, 1, 6)[..., ::2])
+
+
 def test_a_nan_logit_makes_its_examples_term_nan_and_no_other():
     logits = torch.randn(2, 4, 64)
     logits[1, 2, 7] = float("nan")

@@ -97,8 +97,8 @@ def preload() -> None:
     """Import torch (the one slow import: about a second on 2 cores; genlib's own modules take ms), then
     ``LATER_IMPORTS`` and the build of ``genlib.native``'s loops, in a background thread, once per process,
     a moment after the first page has run, so that the next page that trains or draws a model does not wait
-    for them. The thread touches no
-    Streamlit; a page that imports one meanwhile simply waits for the same import to finish."""
+    for them. The thread touches no Streamlit; a page that imports one meanwhile simply waits for the same
+    import to finish."""
     global _preloader
     if not _preloading.acquire(blocking=False):
         return
