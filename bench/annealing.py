@@ -56,10 +56,12 @@ def lab_models(train, steps: int) -> dict:
 
 
 class OneAfterAnother:
-    """The four runs as four ``TrainingRun``s, each advanced in one call per chunk: the lab before batching."""
+    """The four runs as four ``TrainingRun``s, each advanced in one call per chunk: each a stack of one run
+    (``genlib.batched``, as a ``TrainingRun`` trains a plain VAE), or with ``stack=False`` on the model's own
+    step under autograd, the lab before batching."""
 
-    def __init__(self, models: dict, train, steps: int):
-        self.runs = [TrainingRun(m, train, steps=steps, seed=0) for m in models.values()]
+    def __init__(self, models: dict, train, steps: int, stack: bool = True):
+        self.runs = [TrainingRun(m, train, steps=steps, seed=0, stack=stack) for m in models.values()]
 
     def advance(self, n: int) -> None:
         for run in self.runs:
@@ -127,6 +129,7 @@ def speed(rounds: int = ROUNDS) -> dict:
         contenders = {"batched": Lockstep(lab_models(train, steps), train, test, steps=steps, seed=0,
                                           eval_every=10**9),
                       "one after another": OneAfterAnother(lab_models(train, steps), train, steps),
+                      "own step": OneAfterAnother(lab_models(train, steps), train, steps, stack=False),
                       "vmap": VmapRuns(lab_models(train, steps), train, steps)}
         if native.available():
             contenders["tensor ops"] = TensorOps(Lockstep(lab_models(train, steps), train, test, steps=steps, seed=0,
@@ -142,7 +145,10 @@ def speed(rounds: int = ROUNDS) -> dict:
                 seconds[name].append(time.process_time() - start)
             order = order[1:] + order[:1]
         ratios = {name: [a / b for a, b in zip(seconds["one after another"], seconds[name], strict=True)]
-                  for name in contenders if name != "one after another"}
+                  for name in contenders if name not in ("one after another", "own step")}
+        ratios["batched / own step"] = [a / b for a, b in zip(seconds["own step"], seconds["batched"], strict=True)]
+        ratios["stack of one / own step"] = [a / b for a, b in zip(seconds["own step"], seconds["one after another"],
+                                                                   strict=True)]
         per_step = {name: statistics.median(s) / CHUNK for name, s in seconds.items()}
         return {"ratios": ratios, "per_step": per_step, "rounds": rounds}
     finally:
@@ -152,16 +158,21 @@ def speed(rounds: int = ROUNDS) -> dict:
 def speed_rows(m: dict) -> list[dict]:
     rows = []
     compiled = "tensor ops" in m["ratios"]
-    labels = {"batched": "lockstep_speedup", "tensor ops": "lockstep_speedup_tensor_ops", "vmap": "vmap_speedup"}
+    labels = {"batched": "lockstep_speedup", "tensor ops": "lockstep_speedup_tensor_ops", "vmap": "vmap_speedup",
+              "batched / own step": "lockstep_speedup_own_step", "stack of one / own step": "stack_of_one_speedup"}
+    passes = f"{'compiled' if compiled else 'tensor'} element-wise passes"
+    what = {"batched": f"four runs one after another (each a stack of one) / batched ({passes}; target >= 2.5x)",
+            "tensor ops": "four runs one after another / batched with genlib.native turned off",
+            "vmap": "four runs one after another / the torch.func vmap variant",
+            "batched / own step": f"four runs one after another on their own step (autograd) / batched ({passes})",
+            "stack of one / own step": "four runs on their own step (autograd) / four stacks of one"}
     for name, label in labels.items():
         if name not in m["ratios"]:
             continue
         r = m["ratios"][name]
-        how = {"batched": f" ({'compiled' if compiled else 'tensor'} element-wise passes)",
-               "tensor ops": " with genlib.native turned off"}.get(name, "")
         rows.append({"bench": "annealing", "figure": label, "value": f"{statistics.median(r):.2f}x",
-                     "note": f"four runs one after another / {name}{how}, range {min(r):.2f}-{max(r):.2f}x over "
-                             f"{m['rounds']} rounds of {CHUNK} lock steps (target >= 2.5x for batched)"})
+                     "note": f"{what[name]}, range {min(r):.2f}-{max(r):.2f}x over {m['rounds']} rounds of "
+                             f"{CHUNK} lock steps"})
     ms = {k: f"{v * 1e3:.2f}" for k, v in m["per_step"].items()}
     rows.append({"bench": "annealing", "figure": "ms per lock step",
                  "value": f"{ms['batched']} batched",

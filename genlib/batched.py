@@ -61,12 +61,31 @@ def _stream(run) -> tuple:
             run._block_batches)
 
 
+def stacks(run) -> bool:
+    """Whether ``run`` (a ``TrainingRun``) trains through the stack: a model that stacks (``signature``) with
+    one optimiser, an Adam whose settings are the stack's own (the run's learning rate, torch's default betas
+    and ε, nothing else) over the model's parameters in their order. The stack steps its own Adam, so
+    another optimiser set on the run (``run.optimizers = ...``) keeps the run on the model's own step."""
+    if run.done or signature(run.model) is None or len(run.optimizers) != 1:
+        return False
+    opt = run.optimizers[0]
+    if not isinstance(opt, torch.optim.Adam) or len(opt.param_groups) != 1:
+        return False
+    group = opt.param_groups[0]
+    plain = {"lr": run.lr, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0, "amsgrad": False,
+             "maximize": False}
+    return (all(group.get(key) == value for key, value in plain.items())
+            and not group.get("decoupled_weight_decay") and not torch.is_tensor(group["lr"])
+            and len(group["params"]) == len(params := list(run.model.parameters()))
+            and all(a is b for a, b in zip(group["params"], params, strict=True)))
+
+
 def groups(runs: dict) -> list[list[str]]:
     """The names of ``runs`` (name -> TrainingRun) in groups that train as one stack (two or more runs of
     one architecture at one step of one batch and noise stream), and the rest, one name per group."""
     by_key: dict = {}
     for name, run in runs.items():
-        sig = None if run.done or len(run.optimizers) != 1 else signature(run.model)
+        sig = signature(run.model) if stacks(run) else None
         key = (sig, _stream(run)) if sig is not None else ("alone", name)
         by_key.setdefault(key, []).append(name)
     out = []
@@ -306,10 +325,15 @@ class StackedRuns:
     def __init__(self, runs: list):
         self.runs = runs
 
-    def advance(self, n_steps: int) -> list[list[dict]]:
+    def advance(self, n_steps: int, *, inspect=None) -> list[list[dict]]:
         """Train every run up to ``n_steps`` more steps as one computation; return each run's records. A run
-        whose loss turns non-finite stops there as it would alone (``TrainingRun.advance``); the others go on."""
+        whose loss turns non-finite stops there as it would alone (``TrainingRun.advance``); the others go on.
+
+        ``inspect(batch, step)``, for a stack of one run only, is ``TrainingRun.advance``'s: called before each
+        step inside the run's random stream, with the run's model holding the weights of the step before."""
         lead = self.runs[0]
+        if inspect is not None and len(self.runs) != 1:
+            raise ValueError("inspect is for a stack of one run")
         if lead.done or n_steps <= 0:
             return [[] for _ in self.runs]
         n_steps = min(int(n_steps), lead.steps - lead.step)
@@ -327,8 +351,16 @@ class StackedRuns:
         with torch.random.fork_rng(devices=[lead.device] if cuda else []), flush_denormals():  # as TrainingRun
             lead._use_noise_stream()
             start = time.perf_counter()
+            if inspect is not None:  # the model's weights and their slices of the stack, for one copy a step
+                pairs = [(p.detach(), lay(stacked[0].detach())) for stacked, p, lay in self._pairs(stack, 0)]
+                own, slices = [p for p, _ in pairs], [s for _, s in pairs]
             for k in range(n_steps):
-                t = stack.step(lead._next_batch(), beta_t[k])
+                batch = lead._next_batch()
+                if inspect is not None:
+                    if k:
+                        torch._foreach_copy_(own, slices)  # the model's weights, as they are before this step
+                    inspect(batch, first + k)
+                t = stack.step(batch, beta_t[k])
                 total = t["loss"].sum() if len(alive) == len(self.runs) else t["loss"][alive].sum()
                 if not math.isfinite(total.item()):  # a run whose loss is not finite stops before this step
                     values = t["loss"].tolist()

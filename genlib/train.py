@@ -5,6 +5,11 @@ cuts shuffled batches from the data tensor (no DataLoader: the sets are small an
 calls the step, and makes what it returns (the step's loss terms) records, with the step number and
 the seconds spent training: a chunk's steps at once, at the chunk's end (``summarize``).
 
+A plain MLP VAE (``genlib.batched.stacks``: the digits VAEs of the ELBO page, the annealing lab and the
+collapse demo) trains through ``genlib.batched``'s hand-written step, a stack of one run: the same objective,
+batches and noise, its gradients those of autograd to rounding, and 1.35-1.7x the steps per second of the
+model's own ``training_step`` under autograd (bench/NOTES.md). ``stack=False`` keeps a run on that step.
+
 ``TrainingRun`` trains in chunks (``advance(n)``) for the live pages. Each chunk runs with the run's
 own random state, saved and restored around it, so a run gives bit-for-bit the same weights and
 records however it is chunked and whatever else the process draws from torch's RNG in between.
@@ -50,7 +55,7 @@ class TrainingRun:
     """A resumable training run: ``advance(n)`` trains up to n more steps and returns their records."""
 
     def __init__(self, model, dataset, *, steps: int, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-                 device: str | torch.device | None = None):
+                 device: str | torch.device | None = None, stack: bool = True):
         if int(steps) != steps or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps}")
         if int(batch_size) != batch_size or batch_size < 1:
@@ -60,6 +65,7 @@ class TrainingRun:
         self.model = model
         self.dataset = dataset
         self.steps, self.batch_size, self.lr, self.seed = int(steps), int(batch_size), float(lr), int(seed)
+        self.stack = bool(stack)  # train a model that stacks through genlib.batched's step (the module's docstring)
         self.device = torch.device(device) if device is not None else model.device
         model.to(self.device)
         self.x = dataset.x.to(self.device)
@@ -181,6 +187,10 @@ class TrainingRun:
         run's random stream (``torch.get_rng_state()`` there is the state the step will draw from)."""
         if self.done or n_steps <= 0:
             return []
+        from genlib import batched  # here: genlib.batched imports this module
+
+        if self.stack and batched.stacks(self):
+            return batched.StackedRuns([self]).advance(n_steps, inspect=inspect)[0]
         n_steps = min(int(n_steps), self.steps - self.step)
         snapshot = self._snapshot()
         cuda = self.device.type == "cuda"
@@ -232,14 +242,16 @@ def _copy(state):
 
 
 def fit(model, dataset, *, steps: int, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-        device: str | torch.device | None = None) -> Iterator[dict]:
+        device: str | torch.device | None = None, stack: bool = True) -> Iterator[dict]:
     """Train ``model`` on ``dataset`` for ``steps`` steps; yield one record per step.
 
     Records are plain dicts: ``step``, ``seconds``, the model's loss terms (batch means, nats per
     example) and ``beta``. If the loss turns non-finite the run stops early: the last finite weights
     are kept and ``RuntimeWarning``-free; check ``TrainingRun.stopped`` for the reason when you need it.
+    ``stack``: as ``TrainingRun``'s.
     """
-    run = TrainingRun(model, dataset, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device)
+    run = TrainingRun(model, dataset, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+                      stack=stack)
     while not run.done:
         yield from run.advance(FIT_CHUNK)
     if run.stopped:

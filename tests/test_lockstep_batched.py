@@ -47,7 +47,8 @@ def relative(a: list[float], b: list[float]) -> float:
 
 
 def alone(data, name, model, steps, seed=0, **kw):
-    run = TrainingRun(model, data, steps=steps, seed=seed, **kw)
+    """A run trained alone on the model's own step under autograd: the reference the stack is held to."""
+    run = TrainingRun(model, data, steps=steps, seed=seed, stack=False, **kw)
     return run, recording(run)
 
 
@@ -220,7 +221,7 @@ def test_a_batched_lab_replays_like_a_fresh_run(digits, digits_test):
     view = timeline.view(k)
     for s in LINEUP:
         fresh = TrainingRun(build("vae", small.shape, seed=0, **lab_config(s, 40, **TINY)), small, steps=40,
-                            batch_size=32)
+                            batch_size=32, stack=False)
         fresh.advance(k)
         assert view.runs[s.label].step == k and len(view.runs[s.label].history) == k
         for key, value in fresh.model.state_dict().items():
@@ -247,7 +248,7 @@ def test_a_batched_lab_on_the_gpu_equals_the_runs_alone(digits, digits_test):
     lab.advance(60)
     for s in lineup:
         run = TrainingRun(build("vae", digits.shape, seed=0, **lab_config(s, 60, **TINY)), digits, steps=60,
-                          device="cuda")
+                          device="cuda", stack=False)
         run.advance(60)
         assert relative(lab.curve(s.label, "loss")[1], [r["loss"] for r in run.history]) < 1e-3
         assert torch.equal(lab.runs[s.label]._cuda_noise_state, run._cuda_noise_state)
