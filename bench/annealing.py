@@ -3,7 +3,9 @@ each strategy's final KL, reconstruction, ELBO, active units and MI, and what th
 
 Speed (``lockstep_speedup``): the lab's four runs (MLP VAE 8 / 128-128, batch 128) trained by ``Lockstep``,
 which stacks runs of one architecture (``genlib.batched``), against the same four ``TrainingRun``s trained one
-after another, each in one call per chunk, and against the alternative the stack was chosen over:
+after another, each in one call per chunk (each a stack of one, as a ``TrainingRun`` trains a plain VAE alone;
+``lockstep_speedup_own_step``: each on the model's own step under autograd, ``stack=False``, the lab before
+batching; ``stack_of_one_speedup``: the one over the other), and against the alternative the stack was chosen over:
 ``torch.func.stack_module_state`` + ``vmap`` + ``functional_call`` over the VAE's own forward (``VmapRuns``
 below). Where ``genlib.native`` builds, the batched lab's element-wise passes are its compiled loops; a fourth
 contender is the same batched lab with them turned off (``tensor ops``). They advance in turn, a chunk of 50

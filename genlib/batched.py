@@ -16,10 +16,12 @@ relative). ``torch.func.stack_module_state`` + ``vmap`` + ``functional_call`` ov
 measured against the stack: 1.3x the four runs one after another, against 2.3x here (bench/NOTES.md).
 
 What stacks (``signature``): plain ``vae`` models with the MLP networks, whose configs agree but for
-``beta_schedule`` and ``free_bits`` and whose loss is not replaced on the instance; anything else trains on
-its own (``TrainingRun.advance``). Between two ``advance`` calls every run's model and optimiser hold that
-run's own weights and Adam state, so a run is inspected, replayed (``genlib.timeline``), extended or
-dissected as if it had trained alone; the stack lives only inside ``advance``.
+``beta_schedule`` and ``free_bits`` and whose loss is not replaced on the instance, each run with one Adam of
+the stack's settings (``stacks``); anything else trains on the model's own step. A run of such a model trains
+through this step even alone, as a stack of one (``TrainingRun.advance``; ``stack=False`` keeps it out).
+Between two ``advance`` calls every run's model and optimiser hold that run's own weights and Adam state, so a
+run is inspected, replayed (``genlib.timeline``), extended or dissected as if it had trained alone; the stack
+lives only inside ``advance``.
 """
 
 from __future__ import annotations

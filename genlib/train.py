@@ -5,8 +5,8 @@ cuts shuffled batches from the data tensor (no DataLoader: the sets are small an
 calls the step, and makes what it returns (the step's loss terms) records, with the step number and
 the seconds spent training: a chunk's steps at once, at the chunk's end (``summarize``).
 
-A plain MLP VAE (``genlib.batched.stacks``: the digits VAEs of the ELBO page, the annealing lab and the
-collapse demo) trains through ``genlib.batched``'s hand-written step, a stack of one run: the same objective,
+A plain MLP VAE (``genlib.batched.stacks``: the ELBO page's, the annealing lab's, the objectives page's VAE
+and β-VAE, the your-data page's) trains through ``genlib.batched``'s hand-written step, a stack of one run: the same objective,
 batches and noise, its gradients those of autograd to rounding, and 1.35-1.7x the steps per second of the
 model's own ``training_step`` under autograd (bench/NOTES.md). ``stack=False`` keeps a run on that step.
 
