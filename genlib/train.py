@@ -6,9 +6,10 @@ calls the step, and makes what it returns (the step's loss terms) records, with 
 the seconds spent training: a chunk's steps at once, at the chunk's end (``summarize``).
 
 A plain MLP VAE (``genlib.batched.stacks``: the ELBO page's, the annealing lab's, the objectives page's VAE
-and β-VAE, the your-data page's) trains through ``genlib.batched``'s hand-written step, a stack of one run: the same objective,
-batches and noise, its gradients those of autograd to rounding, and 1.35-1.7x the steps per second of the
-model's own ``training_step`` under autograd (bench/NOTES.md). ``stack=False`` keeps a run on that step.
+and β-VAE, the your-data page's) trains through ``genlib.batched``'s hand-written step, a stack of one run:
+the same objective, batches and noise, its gradients those of autograd to rounding, and 1.35-1.7x the steps
+per second of the model's own ``training_step`` under autograd (bench/NOTES.md). ``stack=False`` keeps a run
+on that step.
 
 ``TrainingRun`` trains in chunks (``advance(n)``) for the live pages. Each chunk runs with the run's
 own random state, saved and restored around it, so a run gives bit-for-bit the same weights and
