@@ -170,15 +170,21 @@ def test_lockstep_history_on_the_heldout_batch(digits, digits_test):
 
 def test_lockstep_evaluation_overhead_is_small(digits, digits_test):
     """Evaluating at the default eval period costs a small share of training time. The lab's budget
-    (EVAL_BUDGET, 15 %) is `python -m bench annealing`'s figure (8.9 %); this bounds it at three times that, as
-    timed tests here do: both are wall seconds of a few hundred milliseconds, and beside the server tests
-    (tests/conftest.py: this worker runs at idle priority) the share read 17 % once."""
+    (EVAL_BUDGET, 15 %) is `python -m bench annealing`'s figure; this bounds it at three times that, as timed
+    tests here do. Both are wall seconds: here a lab of the lab's model trains 200 steps in about 0.2 s and
+    evaluates five times in about 0.02 s, and beside the server tests (tests/conftest.py: this worker runs at
+    idle priority) a pause of the process inside one window moves the share by tens of percent (53 % once, 10 %
+    on a quiet machine). A pause that falls in an evaluation raises the share, so the least of three labs' shares
+    is the one bounded: one pause does not fail the test, an evaluation that costs too much every time does."""
     strategy = PRESETS["monotonic"]
-    models = {strategy.label: build("vae", digits.shape, seed=0, **lab_config(strategy, 200))}  # the lab's model
-    lock = Lockstep(models, digits, digits_test, steps=200)  # evaluates at 0, 50, ..., 200
-    lock.advance(200)
-    assert lock.eval_seconds > 0 and lock.train_seconds > 0
-    assert lock.eval_overhead < 3 * EVAL_BUDGET, f"evaluation costs {lock.eval_overhead:.0%} of training time"
+    shares = []
+    for _ in range(3):
+        models = {strategy.label: build("vae", digits.shape, seed=0, **lab_config(strategy, 200))}  # the lab's model
+        lock = Lockstep(models, digits, digits_test, steps=200)  # evaluates at 0, 50, ..., 200
+        lock.advance(200)
+        assert lock.eval_seconds > 0 and lock.train_seconds > 0
+        shares.append(lock.eval_overhead)
+    assert min(shares) < 3 * EVAL_BUDGET, f"evaluation costs {min(shares):.0%} of training time at least"
 
 
 def test_a_run_that_stops_early_leaves_the_others_training(digits, digits_test):
