@@ -7,9 +7,10 @@ encoder and decoder networks with the same initial weights (wrapped in Pythae's 
 ``BaseDecoder``, the decoder ending in a sigmoid for its "bce" loss), so both minimise the same negative ELBO
 (nats per image, batch mean) from the same start. Pythae's loader drops its last, short batch, as genlib does.
 
-- ``per step``: steps per CPU second, genlib's ``TrainingRun.advance`` against one epoch of Pythae's
-  ``BaseTrainer.train_step`` (its DataLoader and default callbacks, the progress bar's output dropped), taken in
-  turn epoch by epoch; the figure is the median over epochs of Pythae's seconds per step over genlib's.
+- ``per step``: steps per CPU second, genlib's ``TrainingRun.advance`` (for this plain VAE a stack of one,
+  ``genlib.batched``) against one epoch of Pythae's ``BaseTrainer.train_step`` (its DataLoader and default
+  callbacks, the progress bar's output dropped), taken in turn epoch by epoch; the figure is the median over
+  epochs of Pythae's seconds per step over genlib's.
   ``Pythae bare`` is Pythae's model and Adam in a hand-written loop on genlib's batches: where the rest goes.
 - ``time to ELBO``: from nothing (building the model, Pythae's trainer with its sanity check and output folder)
   to a test-set ELBO of ``TARGET_ELBO`` nats, checked after every epoch by the same function for both (that check
